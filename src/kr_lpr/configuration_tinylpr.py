@@ -107,24 +107,37 @@ class TinyLPRConfig(PretrainedConfig):
             if not condition:
                 raise ValueError(f"TinyLPRConfig: {message}")
 
-        for name in ("image_height", "image_width", "num_channels", "stem_channels", "feature_channels",
-                     "attention_reduction", "time_steps"):
+        for name in (
+            "image_height",
+            "image_width",
+            "num_channels",
+            "stem_channels",
+            "feature_channels",
+            "attention_reduction",
+            "time_steps",
+        ):
             value = getattr(self, name)
             require(isinstance(value, int) and value > 0, f"{name} must be a positive integer, got {value!r}")
         require(0 < self.width_multiplier <= 4, f"width_multiplier must be in (0, 4], got {self.width_multiplier}")
         require(len(self.blocks) > 0, "blocks must not be empty")
         for block in self.blocks:
-            require(len(block) == 4 and all(isinstance(v, int) and v > 0 for v in block),
-                    f"each block is (kernel, expanded, out, stride) of positive ints, got {block}")
+            require(
+                len(block) == 4 and all(isinstance(v, int) and v > 0 for v in block),
+                f"each block is (kernel, expanded, out, stride) of positive ints, got {block}",
+            )
             require(block[0] % 2 == 1, f"block kernel sizes must be odd, got {block[0]}")
             require(block[3] in (1, 2), f"block strides must be 1 or 2, got {block[3]}")
         stride = self.total_stride
-        require(self.image_height % stride == 0 and self.image_width % stride == 0,
-                f"image size {self.image_height}x{self.image_width} must be a multiple of the total stride {stride}")
+        require(
+            self.image_height % stride == 0 and self.image_width % stride == 0,
+            f"image size {self.image_height}x{self.image_width} must be a multiple of the total stride {stride}",
+        )
         require(len(self.labels) > 0, "labels must not be empty")
         require(len(set(self.labels)) == len(self.labels), "labels must be unique")
         require(self.time_steps >= 2, f"time_steps must be at least 2, got {self.time_steps}")
-        require(0 <= self.classifier_dropout < 1, f"classifier_dropout must be in [0, 1), got {self.classifier_dropout}")
+        require(
+            0 <= self.classifier_dropout < 1, f"classifier_dropout must be in [0, 1), got {self.classifier_dropout}"
+        )
         require(0 < self.focal_alpha, f"focal_alpha must be positive, got {self.focal_alpha}")
         require(0 <= self.focal_gamma, f"focal_gamma must be >= 0, got {self.focal_gamma}")
         require(self.mask_loss_weight >= 0 and self.center_loss_weight >= 0, "loss weights must be >= 0")

@@ -137,7 +137,13 @@ def focal_ctc_loss(
     targets = labels.clamp(min=0)
     input_lengths = torch.full((log_probs.shape[0],), log_probs.shape[1], dtype=torch.long, device=log_probs.device)
     nll = F.ctc_loss(
-        log_probs.transpose(0, 1).float(), targets, input_lengths, lengths, blank=0, reduction="none", zero_infinity=True
+        log_probs.transpose(0, 1).float(),
+        targets,
+        input_lengths,
+        lengths,
+        blank=0,
+        reduction="none",
+        zero_infinity=True,
     )
     likelihood = torch.exp(-nll)
     return (alpha * (1 - likelihood) ** gamma * nll).mean()
@@ -154,7 +160,9 @@ def dice_bce_loss(mask_logits: torch.Tensor, masks: torch.Tensor, has_masks: tor
     return (dice + bce).mean()
 
 
-def center_loss(features: torch.Tensor, classes: torch.Tensor, centers: torch.Tensor, blank_id: int = 0) -> torch.Tensor:
+def center_loss(
+    features: torch.Tensor, classes: torch.Tensor, centers: torch.Tensor, blank_id: int = 0
+) -> torch.Tensor:
     """Mean squared distance of non-blank step features to their class centre."""
     keep = classes != blank_id
     if not bool(keep.any()):

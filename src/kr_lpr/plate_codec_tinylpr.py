@@ -16,15 +16,28 @@ DIGITS = tuple("0123456789")
 HANGUL = tuple("가나다라마거너더러머버서어저고노도로모보소오조구누두루무부수우주하허호바사아자배")
 # The 17 metropolitan and provincial names printed on commercial and old regional plates.
 REGIONS = (
-    "서울", "부산", "대구", "인천", "광주", "대전", "울산", "세종", "경기",
-    "강원", "충북", "충남", "전북", "전남", "경북", "경남", "제주",
+    "서울",
+    "부산",
+    "대구",
+    "인천",
+    "광주",
+    "대전",
+    "울산",
+    "세종",
+    "경기",
+    "강원",
+    "충북",
+    "충남",
+    "전북",
+    "전남",
+    "경북",
+    "경남",
+    "제주",
 )
 DEFAULT_TOKENS = DIGITS + HANGUL + REGIONS
 
 _PLATE_PATTERN = re.compile(
-    "^(?:{regions})?[0-9]{{2,3}}[{hangul}][0-9]{{4}}$".format(
-        regions="|".join(REGIONS), hangul="".join(HANGUL)
-    )
+    "^(?:{regions})?[0-9]{{2,3}}[{hangul}][0-9]{{4}}$".format(regions="|".join(REGIONS), hangul="".join(HANGUL))
 )
 
 
@@ -139,6 +152,14 @@ def _log_add(a: float, b: float) -> float:
     return max(a, b) + float(np.log1p(np.exp(-abs(a - b))))
 
 
+def _add_beam(
+    beams: dict[tuple[int, ...], list[float]], prefix: tuple[int, ...], blank: float, non_blank: float
+) -> None:
+    entry = beams.setdefault(prefix, [-np.inf, -np.inf])
+    entry[0] = _log_add(entry[0], blank)
+    entry[1] = _log_add(entry[1], non_blank)
+
+
 def ctc_prefix_beams(probs: np.ndarray, blank_id: int, beam_width: int) -> list[tuple[tuple[int, ...], float]]:
     """CTC prefix beam search; returns `(ids, log_prob)` pairs, best first."""
     log_probs = np.log(np.clip(probs, 1e-12, 1.0))
@@ -147,25 +168,19 @@ def ctc_prefix_beams(probs: np.ndarray, blank_id: int, beam_width: int) -> list[
     for step in log_probs:
         candidates = np.argsort(step)[::-1][:beam_width]
         next_beams: dict[tuple[int, ...], list[float]] = {}
-
-        def add(prefix: tuple[int, ...], blank: float, non_blank: float) -> None:
-            entry = next_beams.setdefault(prefix, [-np.inf, -np.inf])
-            entry[0] = _log_add(entry[0], blank)
-            entry[1] = _log_add(entry[1], non_blank)
-
         for prefix, (p_blank, p_non_blank) in beams.items():
             p_total = _log_add(p_blank, p_non_blank)
             for class_id in map(int, candidates):
                 p = float(step[class_id])
                 if class_id == blank_id:
-                    add(prefix, p_total + p, -np.inf)
+                    _add_beam(next_beams, prefix, p_total + p, -np.inf)
                     continue
                 extended = prefix + (class_id,)
                 if prefix and prefix[-1] == class_id:
-                    add(extended, -np.inf, p_blank + p)  # a repeat needs a blank in between
-                    add(prefix, -np.inf, p_non_blank + p)  # otherwise it collapses
+                    _add_beam(next_beams, extended, -np.inf, p_blank + p)  # a repeat needs a blank between
+                    _add_beam(next_beams, prefix, -np.inf, p_non_blank + p)  # otherwise it collapses
                 else:
-                    add(extended, -np.inf, p_total + p)
+                    _add_beam(next_beams, extended, -np.inf, p_total + p)
         ranked = sorted(next_beams.items(), key=lambda kv: _log_add(*kv[1]), reverse=True)
         beams = {prefix: (b, nb) for prefix, (b, nb) in ranked[:beam_width]}
     return [(prefix, _log_add(*scores)) for prefix, scores in beams.items()]

@@ -99,9 +99,7 @@ def letterbox_geometry(width: int, height: int, target_width: int, target_height
         offset_x, offset_y = (target_width - resized_width) // 2, (target_height - resized_height) // 2
     else:
         offset_x, offset_y = 0, 0
-    return Letterbox(
-        resized_width / width, resized_height / height, offset_x, offset_y, resized_width, resized_height
-    )
+    return Letterbox(resized_width / width, resized_height / height, offset_x, offset_y, resized_width, resized_height)
 
 
 def letterbox(
