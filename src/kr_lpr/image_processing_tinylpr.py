@@ -58,9 +58,7 @@ class TinyLPRImageProcessor(BaseImageProcessor):
         return letterbox(load_image(image), self.image_width, self.image_height, self.placement, self.pad_value)
 
     def preprocess(self, images, return_tensors: str | None = None, **kwargs) -> BatchFeature:
-        if isinstance(images, (str, os.PathLike, np.ndarray)) or hasattr(images, "convert"):
-            images = [images]
-        images = list(images)
+        images = list(images) if isinstance(images, (list, tuple)) else [images]
         if not images:
             raise ValueError("no images given")
         canvases = []

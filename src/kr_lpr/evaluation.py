@@ -1,0 +1,161 @@
+"""`kr-lpr evaluate MODEL DATA`: accuracy tables, an error report a person can browse, throughput.
+
+DATA is a `<plate>_<idx>` folder or a folder with `labels.csv` (like ../shared/data/real_kr).
+The JSON written by `--json` has the keys: model, data, backend, n, plate_accuracy,
+plate_accuracy_format_filter, char_accuracy, by_layout, by_style, throughput_plates_per_s, errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .data import PlateRecord, scan_plate_folder
+from .image_processing_tinylpr import TinyLPRImageProcessor
+from .metrics import plate_metrics
+from .modeling_tinylpr import TinyLPRModel
+from .plate_codec_tinylpr import decode_batch
+from .preprocessing_tinylpr import load_image
+
+SPLIT_PREFERENCE = ("test", "val", "validation")
+
+
+def select_records(data_dir: str | Path, split: str | None, skip_bad: bool) -> list[PlateRecord]:
+    splits, problems = scan_plate_folder(data_dir, skip_bad=skip_bad)
+    if problems:
+        print(f"skipped {len(problems)} bad files (--skip-bad); first: {problems[0]}")
+    if split:
+        if split not in splits:
+            raise ValueError(f"{data_dir} has no split {split!r} (found {sorted(splits)})")
+        return splits[split]
+    chosen = next((name for name in SPLIT_PREFERENCE if name in splits), None)
+    return splits[chosen] if chosen else [record for records in splits.values() for record in records]
+
+
+class TorchLogits:
+    """Batched logits from the PyTorch model (the reference backend)."""
+
+    def __init__(self, model_dir: str | Path):
+        self.model = TinyLPRModel.from_pretrained(model_dir).eval()
+        self.processor = TinyLPRImageProcessor.from_pretrained(model_dir)
+
+    def __call__(self, images: list) -> np.ndarray:
+        pixel_values = self.processor(images=images, return_tensors="pt")["pixel_values"]
+        with torch.inference_mode():
+            return self.model(pixel_values).logits.numpy()
+
+
+def predict(model_dir: str | Path, records: list[PlateRecord], backend: str, batch_size: int) -> tuple[list, float]:
+    """Greedy and format-filtered readings for every record, and plates per second end to end."""
+    images = [load_image(record.path) for record in records]
+    if backend == "torch":
+        runner = TorchLogits(model_dir)
+        label_map = runner.processor.label_map
+    else:
+        from .inference import LicensePlateRecognizer
+
+        runner = LicensePlateRecognizer(model_dir, backend=backend).logits
+        label_map = TinyLPRImageProcessor.from_pretrained(model_dir).label_map
+    readings, seconds = [], 0.0
+    for start in tqdm(range(0, len(images), batch_size), desc="evaluating", unit="batch"):
+        batch = images[start : start + batch_size]
+        began = time.perf_counter()
+        logits = runner(batch)
+        greedy = decode_batch(logits, label_map, "greedy")
+        seconds += time.perf_counter() - began
+        filtered = decode_batch(logits, label_map, "beam")
+        readings.extend(zip(greedy, filtered))
+    return readings, len(images) / seconds if seconds else 0.0
+
+
+def evaluate(
+    model_dir: str | Path, data_dir: str | Path, split: str | None = None, backend: str = "torch",
+    batch_size: int = 64, skip_bad: bool = False,
+) -> dict:  # fmt: skip
+    records = select_records(data_dir, split, skip_bad)
+    if not records:
+        raise ValueError(f"no labelled images found in {data_dir}")
+    readings, throughput = predict(model_dir, records, backend, batch_size)
+    references = [record.text for record in records]
+    greedy = [g["text"] for g, _ in readings]
+    groups = {"layout": [r.layout or "" for r in records], "style": [r.style or "" for r in records]}
+    metrics = plate_metrics(greedy, references, [f["text"] for _, f in readings], groups)
+    report = {"model": str(model_dir), "data": str(data_dir), "backend": backend, **metrics}
+    report["throughput_plates_per_s"] = round(throughput, 1)
+    report["errors"] = [
+        {"file": str(r.path), "label": r.text, "prediction": g["text"], "confidence": round(g["confidence"], 4)}
+        for r, (g, _) in zip(records, readings)
+        if g["text"] != r.text
+    ]
+    return report
+
+
+def format_table(report: dict) -> str:
+    lines = [
+        f"plates: {report['n']}   model: {report['model']}   data: {report['data']}   backend: {report['backend']}",
+        f"plate accuracy (exact match)        {report['plate_accuracy']:.2%}",
+        f"plate accuracy (format filter)      {report['plate_accuracy_format_filter']:.2%}",
+        f"character accuracy                  {report['char_accuracy']:.2%}",
+    ]
+    for group in ("by_layout", "by_style"):
+        for name, values in report[group].items():
+            lines.append(f"  {group[3:]:<7}{name:<14} n={values['n']:<5} {values['plate_accuracy']:.2%}")
+    lines.append(f"throughput (end to end)             {report['throughput_plates_per_s']:.0f} plates/s")
+    return "\n".join(lines)
+
+
+def write_error_report(report: dict, path: str | Path) -> Path:
+    """An HTML page with each misread image, its label and the prediction."""
+    rows = []
+    for error in report["errors"]:
+        image = load_image(error["file"]).convert("RGB")
+        image.thumbnail((320, 160))
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        source = base64.b64encode(buffer.getvalue()).decode("ascii")
+        rows.append(
+            f"<tr><td><img src='data:image/png;base64,{source}'></td><td>{html.escape(error['label'])}</td>"
+            f"<td>{html.escape(error['prediction'])}</td><td>{error['confidence']:.3f}</td>"
+            f"<td>{html.escape(error['file'])}</td></tr>"
+        )
+    page = (
+        "<html><head><meta charset='utf-8'><title>kr-lpr errors</title></head><body>"
+        f"<h1>{len(report['errors'])} errors of {report['n']} plates</h1><pre>{html.escape(format_table(report))}</pre>"
+        "<table border=1><tr><th>image</th><th>label</th><th>prediction</th><th>confidence</th><th>file</th></tr>"
+        + "".join(rows)
+        + "</table></body></html>"
+    )
+    Path(path).write_text(page, encoding="utf-8")
+    return Path(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kr-lpr evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("model", help="Hub-format model folder")
+    parser.add_argument("data", help="plate folder, or a folder with labels.csv")
+    parser.add_argument("--split", help="split to evaluate (default: test, else val, else everything)")
+    parser.add_argument("--backend", default="torch", help="torch (reference), or a LicensePlateRecognizer backend")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--json", dest="json_path", help="write the report JSON here")
+    parser.add_argument("--errors-html", help="write an HTML page of the misread images here")
+    parser.add_argument("--skip-bad", action="store_true", help="leave out bad files, counting them")
+    args = parser.parse_args(argv)
+    try:
+        report = evaluate(args.model, args.data, args.split, args.backend, args.batch_size, args.skip_bad)
+    except ValueError as error:
+        parser.exit(2, f"kr-lpr evaluate: error: {error}\n")
+    print(format_table(report))
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if args.errors_html:
+        print(f"error report: {write_error_report(report, args.errors_html)}")
+    return 0

@@ -1,0 +1,97 @@
+"""Plate recognition metrics: exact match, exact match with the format filter, character accuracy."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from .plate_codec_tinylpr import LabelMap, decode_batch
+
+
+def edit_distance(a: list[str], b: list[str]) -> int:
+    previous = list(range(len(b) + 1))
+    for i, token_a in enumerate(a, 1):
+        current = [i]
+        for j, token_b in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (token_a != token_b)))
+        previous = current
+    return previous[-1]
+
+
+def plate_metrics(
+    predictions: list[str],
+    references: list[str],
+    filtered_predictions: list[str] | None = None,
+    groups: dict[str, list[str]] | None = None,
+    label_map: LabelMap | None = None,
+) -> dict:
+    """Accuracy figures for decoded plates.
+
+    Args:
+        predictions: greedy-decoded texts.
+        references: ground-truth texts.
+        filtered_predictions: texts from beam search with the plate-format filter, if computed.
+        groups: e.g. `{"layout": [...], "style": [...]}`, one value per plate, for breakdowns.
+        label_map: splits texts into tokens for character accuracy (regions count as one).
+
+    Character accuracy is `1 - edit_distance / reference_length`, summed over plates.
+    """
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
+    label_map = label_map or LabelMap()
+    correct = np.array([p == r for p, r in zip(predictions, references)], dtype=bool)
+    errors = total = 0
+    for prediction, reference in zip(predictions, references):
+        reference_tokens = label_map.split(reference)
+        errors += min(len(reference_tokens), edit_distance(_tokens(label_map, prediction), reference_tokens))
+        total += len(reference_tokens)
+    metrics = {
+        "n": len(references),
+        "plate_accuracy": float(correct.mean()) if len(correct) else 0.0,
+        "char_accuracy": 1 - errors / total if total else 0.0,
+    }
+    if filtered_predictions is not None:
+        metrics["plate_accuracy_format_filter"] = float(
+            np.mean([p == r for p, r in zip(filtered_predictions, references)])
+        )
+    for group_name, values in (groups or {}).items():
+        metrics[f"by_{group_name}"] = _breakdown(correct, values)
+    return metrics
+
+
+def _tokens(label_map: LabelMap, text: str) -> list[str]:
+    # Predictions come from the label map, so they always split; guard anyway for hand-made input.
+    try:
+        return label_map.split(text)
+    except ValueError:
+        return list(text)
+
+
+def _breakdown(correct: np.ndarray, values: list[str]) -> dict[str, dict]:
+    indices: dict[str, list[int]] = defaultdict(list)
+    for index, value in enumerate(values):
+        indices[value or "unknown"].append(index)
+    return {
+        value: {"n": len(idx), "plate_accuracy": float(correct[idx].mean())} for value, idx in sorted(indices.items())
+    }
+
+
+def label_ids_to_texts(label_ids: np.ndarray, label_map: LabelMap) -> list[str]:
+    """Padded `(batch, max_len)` label ids (-100 padding) back to plate texts."""
+    return [label_map.decode([i for i in row if i >= 0]) for row in np.asarray(label_ids)]
+
+
+def build_compute_metrics(label_map: LabelMap, format_filter: bool = True):
+    """A `Trainer` `compute_metrics` callback: logits and padded label ids to plate metrics."""
+
+    def compute_metrics(eval_prediction) -> dict:
+        logits, label_ids = eval_prediction.predictions, eval_prediction.label_ids
+        references = label_ids_to_texts(label_ids, label_map)
+        predictions = [r["text"] for r in decode_batch(logits, label_map, "greedy")]
+        filtered = [r["text"] for r in decode_batch(logits, label_map, "beam")] if format_filter else None
+        metrics = plate_metrics(predictions, references, filtered, label_map=label_map)
+        metrics.pop("n")
+        return metrics
+
+    return compute_metrics

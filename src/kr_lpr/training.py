@@ -1,0 +1,312 @@
+"""Multi-task training with a `Trainer` subclass and the `kr-lpr train` command.
+
+From scratch on streamed synthetic plates (the default), or fine-tuning a Hub-format folder on a
+user's `<plate>_<idx>` folder. Checkpoints are regular `Trainer` checkpoints, so a killed run
+resumes with `kr-lpr train ...` again (same output dir), and `accelerate launch -m kr_lpr.cli train`
+or `torchrun` scale it to several processes without code changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+from transformers import Trainer, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+from .configuration_tinylpr import TinyLPRConfig
+from .data import collate_plates, encode_plate_example, scan_plate_folder
+from .image_processing_tinylpr import TinyLPRImageProcessor
+from .metrics import build_compute_metrics
+from .modeling_tinylpr import TinyLPRModel
+from .preprocessing_tinylpr import load_image
+from .synth import SyntheticPlateStream
+
+LOSS_TERMS = ("ctc_loss", "mask_loss", "center_loss")
+# Fields of TinyLPRConfig that a training config may set for a model trained from scratch.
+MODEL_FIELDS = (
+    "image_height", "image_width", "width_multiplier", "feature_channels", "time_steps", "classifier_dropout",
+    "focal_alpha", "focal_gamma", "mask_loss_weight", "center_loss_weight",
+)  # fmt: skip
+
+
+class LPRTrainer(Trainer):
+    """`Trainer` with TinyLPR's multi-task loss: focal CTC + Dice/BCE masks + center loss.
+
+    The center loss starts at `center_loss_start_step` (seed 002 uses 20k); each loss term is
+    averaged over the logging interval and logged separately.
+    """
+
+    def __init__(self, *args, center_loss_start_step: int = 0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.center_loss_start_step = center_loss_start_step
+        self._loss_sums = dict.fromkeys(LOSS_TERMS, 0.0)
+        self._loss_counts = dict.fromkeys(LOSS_TERMS, 0)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        use_center = model.training and self.state.global_step >= self.center_loss_start_step
+        use_center = use_center and self.model.config.center_loss_weight > 0
+        outputs = model(**inputs, use_center_loss=use_center)
+        if model.training:
+            for term in LOSS_TERMS:
+                value = getattr(outputs, term)
+                if value is not None:
+                    self._loss_sums[term] += float(value.detach())
+                    self._loss_counts[term] += 1
+        return (outputs.loss, outputs) if return_outputs else outputs.loss
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad():
+            outputs = model(**inputs)
+        loss = outputs.loss.detach() if outputs.loss is not None else None
+        if prediction_loss_only:
+            return loss, None, None
+        return loss, outputs.logits.detach(), inputs.get("labels")
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs:
+            for term in LOSS_TERMS:
+                if self._loss_counts[term]:
+                    logs[term] = round(self._loss_sums[term] / self._loss_counts[term], 4)
+            self._loss_sums = dict.fromkeys(LOSS_TERMS, 0.0)
+            self._loss_counts = dict.fromkeys(LOSS_TERMS, 0)
+        super().log(logs, start_time)
+
+
+@dataclass
+class TrainConfig:
+    """Everything `kr-lpr train` needs; a YAML/JSON file sets any of these, flags override."""
+
+    output_dir: str = "runs/kr-lpr"
+    data_dir: str | None = None  # a <plate>_<idx> folder; None trains on streamed synthetic plates
+    init_from: str | None = None  # a Hub-format folder to fine-tune
+    skip_bad: bool = False
+    synth_strength: str = "train"
+    synth_val_size: int = 512
+    max_steps: int = 2000
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 200
+    center_loss_start_step: int = 1000
+    logging_steps: int = 50
+    eval_steps: int = 500
+    save_steps: int = 500
+    save_total_limit: int = 2
+    num_workers: int = 1
+    seed: int = 0
+    # model (from scratch only)
+    image_height: int = 64
+    image_width: int = 128
+    width_multiplier: float = 1.0
+    feature_channels: int = 96
+    time_steps: int = 16
+    classifier_dropout: float = 0.1
+    focal_alpha: float = 0.8
+    focal_gamma: float = 3.0
+    mask_loss_weight: float = 1.0
+    center_loss_weight: float = 0.01
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TrainConfig:
+        text = Path(path).read_text(encoding="utf-8")
+        if str(path).endswith((".yaml", ".yml")):
+            import yaml
+
+            values = yaml.safe_load(text) or {}
+        else:
+            values = json.loads(text)
+        return cls().updated(values, source=str(path))
+
+    def updated(self, values: dict, source: str = "overrides") -> TrainConfig:
+        known = {f.name: f for f in fields(self)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(f"{source}: unknown training options {unknown}; known: {sorted(known)}")
+        merged = asdict(self)
+        for key, value in values.items():
+            merged[key] = _coerce(value, known[key].type) if isinstance(value, str) else value
+        return TrainConfig(**merged)
+
+
+def _coerce(value: str, type_name: str):
+    if value.lower() in ("none", "null") and "None" in type_name:
+        return None
+    if type_name.startswith("bool"):
+        return value.lower() in ("1", "true", "yes")
+    if type_name.startswith("int"):
+        return int(value)
+    if type_name.startswith("float"):
+        return float(value)
+    return value
+
+
+class EncodedPlates(Dataset):
+    """Plate records (from a folder) encoded to model inputs on access."""
+
+    def __init__(self, records: list, processor: TinyLPRImageProcessor, config: TinyLPRConfig):
+        self.records, self.processor, self.config = records, processor, config
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict:
+        record = self.records[index]
+        return encode_plate_example(load_image(record.path), record.text, record.boxes, self.processor, self.config)
+
+
+class EncodeSynthetic:
+    """Picklable transform for the synthetic stream (DataLoader workers pickle it)."""
+
+    def __init__(self, processor: TinyLPRImageProcessor, config: TinyLPRConfig):
+        self.processor, self.config = processor, config
+
+    def __call__(self, plate: dict) -> dict:
+        return encode_plate_example(plate["image"], plate["text"], plate["boxes"], self.processor, self.config)
+
+
+def build_model(config: TrainConfig) -> tuple[TinyLPRModel, TinyLPRImageProcessor]:
+    if config.init_from:
+        model = TinyLPRModel.from_pretrained(config.init_from)
+        processor = TinyLPRImageProcessor.from_pretrained(config.init_from)
+        return model, processor
+    model_config = TinyLPRConfig(**{name: getattr(config, name) for name in MODEL_FIELDS})
+    processor = TinyLPRImageProcessor(model_config.image_height, model_config.image_width, labels=model_config.labels)
+    return TinyLPRModel(model_config), processor
+
+
+def build_datasets(config: TrainConfig, processor, model_config: TinyLPRConfig, start_step: int):
+    """Training and evaluation datasets: a folder's train/val splits, or synthetic plates."""
+    if config.data_dir:
+        splits, problems = scan_plate_folder(config.data_dir, label_map=processor.label_map, skip_bad=config.skip_bad)
+        if problems:
+            print(f"skipped {len(problems)} bad files in {config.data_dir} (--skip-bad); first: {problems[0]}")
+        if "train" not in splits:
+            raise ValueError(f"{config.data_dir} has no train split (found {sorted(splits)})")
+        train = EncodedPlates(splits["train"], processor, model_config)
+        val_records = splits.get("val") or splits.get("validation")
+        return train, EncodedPlates(val_records, processor, model_config) if val_records else None
+    encode = EncodeSynthetic(processor, model_config)
+    # A resumed run continues with fresh plates instead of replaying the stream it already saw.
+    train = SyntheticPlateStream(
+        seed=config.seed * 1_000_003 + start_step, strength=config.synth_strength, transform=encode
+    )
+    val_stream = SyntheticPlateStream(seed=10_000 + config.seed, strength=config.synth_strength, transform=encode)
+    val = list(_take(val_stream, config.synth_val_size))
+    return train, val
+
+
+def _take(iterable, n: int):
+    for index, item in enumerate(iterable):
+        if index >= n:
+            return
+        yield item
+
+
+def training_arguments(config: TrainConfig, has_eval: bool) -> TrainingArguments:
+    return TrainingArguments(
+        output_dir=config.output_dir,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        warmup_steps=config.warmup_steps,
+        lr_scheduler_type="cosine",
+        logging_steps=config.logging_steps,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=config.eval_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        dataloader_num_workers=config.num_workers,
+        dataloader_persistent_workers=config.num_workers > 0,
+        remove_unused_columns=False,
+        label_names=["labels"],
+        # The synthetic stream is infinite and resumed runs re-seed it, so skipping seen batches is pointless.
+        ignore_data_skip=True,
+        seed=config.seed,
+        report_to="none",
+        disable_tqdm=False,
+    )
+
+
+def train(config: TrainConfig, resume: bool = True) -> Path:
+    """Runs training and writes the final Hub-format folder to `output_dir/final`."""
+    output_dir = Path(config.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "train_config.json").write_text(json.dumps(asdict(config), indent=2), encoding="utf-8")
+    checkpoint = get_last_checkpoint(str(output_dir)) if resume else None
+    start_step = _checkpoint_step(checkpoint)
+    model, processor = build_model(config)
+    train_set, eval_set = build_datasets(config, processor, model.config, start_step)
+    trainer = LPRTrainer(
+        model=model,
+        args=training_arguments(config, eval_set is not None),
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        data_collator=collate_plates,
+        compute_metrics=build_compute_metrics(processor.label_map),
+        center_loss_start_step=config.center_loss_start_step,
+    )
+    if checkpoint:
+        print(f"resuming from {checkpoint}")
+    trainer.train(resume_from_checkpoint=checkpoint)
+    final = output_dir / "final"
+    trainer.save_model(str(final))
+    processor.save_pretrained(final)
+    if eval_set is not None:
+        metrics = trainer.evaluate()
+        (final / "eval_results.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    return final
+
+
+def _checkpoint_step(checkpoint: str | None) -> int:
+    if not checkpoint:
+        return 0
+    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))
+    return int(state.get("global_step", 0))
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"--set expects key=value, got {pair!r}")
+        overrides[key.strip().replace("-", "_")] = value.strip()
+    return overrides
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kr-lpr train", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help="YAML or JSON file with TrainConfig fields (e.g. configs/release.yaml)")
+    parser.add_argument("--output-dir", help="checkpoints and the final Hub-format folder (output_dir/final)")
+    parser.add_argument("--data-dir", help="train on a <plate>_<idx> folder (train/ and val/ splits)")
+    parser.add_argument("--init-from", help="fine-tune from this Hub-format folder")
+    parser.add_argument("--max-steps", type=int)
+    parser.add_argument("--skip-bad", action="store_true", default=None, help="leave out bad files, counting them")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any option")
+    parser.add_argument("--no-resume", action="store_true", help="start fresh even if checkpoints exist")
+    args = parser.parse_args(argv)
+    try:
+        config = TrainConfig.from_file(args.config) if args.config else TrainConfig()
+        flags = {
+            "output_dir": args.output_dir,
+            "data_dir": args.data_dir,
+            "init_from": args.init_from,
+            "max_steps": args.max_steps,
+            "skip_bad": args.skip_bad,
+        }
+        config = config.updated({k: v for k, v in flags.items() if v is not None}, source="flags")
+        config = config.updated(parse_overrides(args.set), source="--set")
+        final = train(config, resume=not args.no_resume)
+    except ValueError as error:
+        parser.exit(2, f"kr-lpr train: error: {error}\n")
+    print(f"final model: {final}")
+    return 0

@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from kr_lpr import TinyLPRImageProcessor
+from kr_lpr.preprocessing_tinylpr import letterbox_geometry
+
+
+@pytest.fixture
+def processor() -> TinyLPRImageProcessor:
+    return TinyLPRImageProcessor()
+
+
+def plate_array(channels: int | None, dtype=np.uint8) -> np.ndarray:
+    shape = (40, 160) if channels is None else (40, 160, channels)
+    array = np.zeros(shape, dtype=dtype)
+    array[10:30, 20:140] = np.iinfo(dtype).max
+    return array
+
+
+@pytest.mark.parametrize("channels", [None, 1, 3, 4])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_array_inputs(processor, channels, dtype):
+    pixels = processor(images=plate_array(channels, dtype), return_tensors="np")["pixel_values"]
+    assert pixels.shape == (1, 1, 64, 128) and pixels.dtype == np.float32
+    assert pixels.max() == pytest.approx(1.0) and pixels.min() == 0.0
+
+
+def test_pil_path_and_list_inputs_agree(processor, tmp_path):
+    image = Image.fromarray(plate_array(3))
+    image.save(tmp_path / "plate.png")
+    rgba = image.convert("RGBA")
+    batch = processor(
+        images=[image, str(tmp_path / "plate.png"), rgba, Image.fromarray(plate_array(None, np.uint16))],
+        return_tensors="pt",
+    )
+    pixels = batch["pixel_values"]
+    assert pixels.shape == (4, 1, 64, 128)
+    for other in pixels[1:]:
+        assert (other - pixels[0]).abs().max() < 2 / 255
+
+
+def test_rgba_transparent_composites_on_white(processor):
+    array = np.zeros((20, 40, 4), np.uint8)  # fully transparent black
+    pixels = processor(images=array, return_tensors="np")["pixel_values"]
+    assert pixels[0, 0, 32, 64] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("placement, expected_offset", [("center", (0, 16)), ("top_left", (0, 0))])
+def test_letterbox_placement(placement, expected_offset):
+    geometry = letterbox_geometry(200, 50, 128, 64, placement)
+    assert (geometry.resized_width, geometry.resized_height) == (128, 32)
+    assert (geometry.offset_x, geometry.offset_y) == expected_offset
+    boxes = geometry.map_boxes(np.array([[0, 0, 200, 50]]))
+    np.testing.assert_allclose(boxes[0], [0, expected_offset[1], 128, expected_offset[1] + 32])
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [(np.zeros((0, 10), np.uint8), "zero size"), (np.zeros((10, 10), np.float32), "uint8 or uint16"),
+     (np.zeros((10, 10, 2), np.uint8), "shape"), (12, "unsupported image type")],
+)  # fmt: skip
+def test_bad_arrays(processor, bad, message):
+    with pytest.raises(ValueError, match=message):
+        processor(images=bad)
+
+
+def test_bad_files_named(processor, tmp_path):
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8 not really a jpeg")
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    for path, message in [(corrupt, "cannot read image"), (empty, "empty"), (tmp_path / "missing.jpg", "not found")]:
+        with pytest.raises(ValueError, match=message) as error:
+            processor(images=[path])
+        assert path.name in str(error.value)
+
+
+def test_empty_list_rejected(processor):
+    with pytest.raises(ValueError, match="no images"):
+        processor(images=[])
+
+
+def test_bad_placement():
+    with pytest.raises(ValueError, match="placement"):
+        TinyLPRImageProcessor(placement="middle")
