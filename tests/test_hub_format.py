@@ -57,10 +57,10 @@ def test_remote_code_loads_offline_without_package(tmp_path):
     images = np.random.default_rng(0).integers(0, 256, size=(3, 40, 150, 3), dtype=np.uint8)
     np.save(tmp_path / "images.npy", images)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home")}
+    command = [sys.executable, "-c", LOAD_WITHOUT_PACKAGE, str(folder), str(tmp_path / "images.npy")]
     result = subprocess.run(
-        [sys.executable, "-c", LOAD_WITHOUT_PACKAGE, str(folder), str(tmp_path / "images.npy"), str(tmp_path / "o.npy")],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
-    )  # fmt: skip
+        [*command, str(tmp_path / "o.npy")], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
     assert loaded["model"].startswith("transformers_modules") and loaded["config"].startswith("transformers_modules")
