@@ -30,7 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv[0] not in COMMANDS:
         print(f"kr-lpr: unknown command {argv[0]!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[argv[0]][0])
+    try:
+        module = importlib.import_module(COMMANDS[argv[0]][0])
+    except ModuleNotFoundError as error:
+        print(f"kr-lpr {argv[0]} needs {error.name!r}: pip install 'kr-lpr[all]'", file=sys.stderr)
+        return 2
     return module.main(argv[1:])
 
 
