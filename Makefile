@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 REAL_DATA ?= ../shared/data/real_kr
 
-.PHONY: demo test lint space venv install install-all browser clean
+.PHONY: demo test lint space venv install install-all browser edge-venvs clean
 
 $(VENV)/.core:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,20 @@ venv install: $(VENV)/.core
 
 install-all: $(VENV)/.all
 
+# Clean runtimes for the deployment bundle's tests: the common edge profile (tflite-runtime 2.14
+# needs numpy<2) and LiteRT. Only numpy, Pillow and the runtime: nothing of kr_lpr or torch.
+.venv-edge-tflite/.done:
+	$(PYTHON) -m venv .venv-edge-tflite
+	.venv-edge-tflite/bin/python -m pip install -q "tflite-runtime==2.14.0" "numpy<2" pillow
+	touch $@
+
+.venv-edge-litert/.done:
+	$(PYTHON) -m venv .venv-edge-litert
+	.venv-edge-litert/bin/python -m pip install -q ai-edge-litert numpy pillow
+	touch $@
+
+edge-venvs: .venv-edge-tflite/.done .venv-edge-litert/.done
+
 # Headless Chromium from Debian for the Space's browser test (never a downloaded browser build).
 browser:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
@@ -30,7 +44,7 @@ browser:
 demo: $(VENV)/.core
 	$(PY) scripts/demo.py
 
-test: $(VENV)/.all browser
+test: $(VENV)/.all browser edge-venvs
 	$(VENV)/bin/ruff check src scripts tests space
 	$(PY) -m pytest -q -p no:cacheprovider
 
@@ -38,8 +52,9 @@ lint: $(VENV)/.all
 	$(VENV)/bin/ruff check src scripts tests space
 	$(VENV)/bin/ruff format --check src scripts tests space
 
+# The local release weights when they exist, else the Hub repo in $$KR_LPR_MODEL (default org/kr-lpr).
 space: $(VENV)/.all
-	$(PY) space/app.py
+	$(PY) space/app.py $(if $(wildcard release/kr-lpr/config.json),--model release/kr-lpr)
 
 clean:
-	rm -rf $(VENV) .pytest_cache build dist src/*.egg-info
+	rm -rf $(VENV) .venv-edge-tflite .venv-edge-litert .pytest_cache build dist src/*.egg-info

@@ -2,8 +2,8 @@
 
 Inference graph: backbone -> channel and spatial attention -> one character-order map per time
 step -> per-step feature vectors -> linear CTC classifier. Every op has an Edge TPU-supported
-TFLite builtin (CONV_2D, DEPTHWISE_CONV_2D, RELU6, MEAN, LOGISTIC, MUL, ADD, RESHAPE,
-FULLY_CONNECTED). The mask head (bilinear upsampling of the order maps) runs only when asked.
+TFLite builtin (CONV_2D, DEPTHWISE_CONV_2D, RELU6, MEAN, LOGISTIC, MUL, ADD, RESHAPE; the
+1x1 CONV_2D classifier in TFLite). The mask head (bilinear upsampling of the order maps) runs only when asked.
 """
 
 from __future__ import annotations
@@ -154,6 +154,7 @@ def dice_bce_loss(mask_logits: torch.Tensor, masks: torch.Tensor, has_masks: tor
     if not bool(has_masks.any()):
         return mask_logits.new_zeros(())
     logits, targets = mask_logits[has_masks].flatten(1), masks[has_masks].flatten(1).to(mask_logits.dtype)
+    # Targets may be soft (area-averaged masks): BCE and the soft Dice both accept values in [0, 1].
     probs = torch.sigmoid(logits)
     dice = 1 - (2 * (probs * targets).sum(1) + 1) / (probs.sum(1) + targets.sum(1) + 1)
     bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none").mean(1)
@@ -229,7 +230,7 @@ class TinyLPRModel(TinyLPRPreTrainedModel):
         logits = self.classifier(self.dropout(sequence))
 
         mask_logits = None
-        if output_masks or char_masks is not None:
+        if output_masks:
             mask_logits = F.interpolate(order_maps, size=pixel_values.shape[-2:], mode="bilinear", align_corners=False)
 
         loss = ctc = mask = center = None
@@ -239,7 +240,7 @@ class TinyLPRModel(TinyLPRPreTrainedModel):
             if char_masks is not None:
                 if has_masks is None:
                     has_masks = torch.ones(char_masks.shape[0], dtype=torch.bool, device=char_masks.device)
-                mask = dice_bce_loss(mask_logits, char_masks, has_masks)
+                mask = self._mask_loss(order_maps, char_masks, has_masks)
                 loss = loss + self.config.mask_loss_weight * mask
             if use_center_loss:
                 predicted = logits.argmax(-1)
@@ -250,6 +251,12 @@ class TinyLPRModel(TinyLPRPreTrainedModel):
 
         output = TinyLPROutput(loss, logits, ctc, mask, center, sequence, order_maps, mask_logits)
         return output if return_dict else output.to_tuple()
+
+    def _mask_loss(self, order_maps: torch.Tensor, char_masks: torch.Tensor, has_masks: torch.Tensor) -> torch.Tensor:
+        stride = self.config.mask_loss_stride
+        targets = F.avg_pool2d(char_masks.to(order_maps.dtype), stride) if stride > 1 else char_masks
+        logits = F.interpolate(order_maps, size=targets.shape[-2:], mode="bilinear", align_corners=False)
+        return dice_bce_loss(logits, targets, has_masks)
 
     @torch.no_grad()
     def _update_centers(self, features: torch.Tensor, classes: torch.Tensor) -> None:

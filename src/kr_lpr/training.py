@@ -99,6 +99,7 @@ class TrainConfig:
     save_steps: int = 500
     save_total_limit: int = 2
     num_workers: int = 1
+    num_threads: int = 0  # torch intra-op threads; 0 keeps torch's default
     seed: int = 0
     # model (from scratch only)
     image_height: int = 64
@@ -183,7 +184,10 @@ def build_model(config: TrainConfig) -> tuple[TinyLPRModel, TinyLPRImageProcesso
 def build_datasets(config: TrainConfig, processor, model_config: TinyLPRConfig, start_step: int):
     """Training and evaluation datasets: a folder's train/val splits, or synthetic plates."""
     if config.data_dir:
-        splits, problems = scan_plate_folder(config.data_dir, label_map=processor.label_map, skip_bad=config.skip_bad)
+        splits, problems = scan_plate_folder(
+            config.data_dir, label_map=processor.label_map, skip_bad=config.skip_bad,
+            max_tokens=model_config.max_plate_tokens,
+        )  # fmt: skip
         if problems:
             print(f"skipped {len(problems)} bad files in {config.data_dir} (--skip-bad); first: {problems[0]}")
         if "train" not in splits:
@@ -226,6 +230,7 @@ def training_arguments(config: TrainConfig, has_eval: bool) -> TrainingArguments
         save_total_limit=config.save_total_limit,
         dataloader_num_workers=config.num_workers,
         dataloader_persistent_workers=config.num_workers > 0,
+        dataloader_pin_memory=False,
         remove_unused_columns=False,
         label_names=["labels"],
         # The synthetic stream is infinite and resumed runs re-seed it, so skipping seen batches is pointless.
@@ -243,7 +248,11 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
     (output_dir / "train_config.json").write_text(json.dumps(asdict(config), indent=2), encoding="utf-8")
     checkpoint = get_last_checkpoint(str(output_dir)) if resume else None
     start_step = _checkpoint_step(checkpoint)
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
     model, processor = build_model(config)
+    # channels_last makes the CPU depthwise convolutions ~1.7x faster per training step.
+    model = model.to(memory_format=torch.channels_last)
     train_set, eval_set = build_datasets(config, processor, model.config, start_step)
     trainer = LPRTrainer(
         model=model,
@@ -258,6 +267,7 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
         print(f"resuming from {checkpoint}")
     trainer.train(resume_from_checkpoint=checkpoint)
     final = output_dir / "final"
+    trainer.model.to(memory_format=torch.contiguous_format)
     trainer.save_model(str(final))
     processor.save_pretrained(final)
     if eval_set is not None:

@@ -1,0 +1,101 @@
+"""Trainer, train/evaluate commands and metrics on small real runs."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from transformers import EvalPrediction
+
+from kr_lpr import LabelMap, TinyLPRModel
+from kr_lpr.evaluation import main as evaluate_main
+from kr_lpr.metrics import build_compute_metrics, plate_metrics
+from kr_lpr.synth import write_dataset
+from kr_lpr.training import TrainConfig, train
+from kr_lpr.training import main as train_main
+
+TINY = {"width_multiplier": 0.35, "feature_channels": 32, "batch_size": 8, "synth_val_size": 16, "num_workers": 0,
+        "logging_steps": 5, "warmup_steps": 2, "center_loss_start_step": 10, "learning_rate": 3e-3}  # fmt: skip
+
+
+def logged_losses(output_dir: Path) -> list[dict]:
+    checkpoint = sorted(output_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))[-1]
+    state = json.loads((checkpoint / "trainer_state.json").read_text())
+    return [entry for entry in state["log_history"] if "loss" in entry]
+
+
+def test_short_synthetic_run_learns_and_resumes(tmp_path):
+    config = TrainConfig(output_dir=str(tmp_path / "run"), max_steps=30, save_steps=15, eval_steps=15, **TINY)
+    final = train(config)
+    losses = logged_losses(tmp_path / "run")
+    assert losses[-1]["loss"] < losses[0]["loss"]
+    assert {"ctc_loss", "mask_loss", "center_loss"} <= set(losses[-1])
+    assert (final / "model.safetensors").is_file() and (final / "labels.names").is_file()
+    assert "eval_plate_accuracy" in json.loads((final / "eval_results.json").read_text())
+    # A longer run in the same directory resumes from checkpoint-30 instead of starting over.
+    resumed = train(TrainConfig(**{**config.__dict__, "max_steps": 40}))
+    state = json.loads((tmp_path / "run" / "checkpoint-40" / "trainer_state.json").read_text())
+    assert state["global_step"] == 40 and resumed.is_dir()
+    first_logged_step = min(e["step"] for e in logged_losses(tmp_path / "run") if e["step"] > 30)
+    assert first_logged_step == 35
+
+
+def test_fine_tune_from_folder(tmp_path):
+    base = train(TrainConfig(output_dir=str(tmp_path / "base"), max_steps=2, save_steps=2, eval_steps=2, **TINY))
+    write_dataset(tmp_path / "plates", n=24, seed=1, split="train")
+    write_dataset(tmp_path / "plates", n=8, seed=2, split="val")
+    code = train_main(["--init-from", str(base), "--data-dir", str(tmp_path / "plates"), "--output-dir",
+                       str(tmp_path / "tuned"), "--max-steps", "4", "--set", "batch_size=8", "--set", "num_workers=0",
+                       "--set", "save_steps=4", "--set", "eval_steps=4"])  # fmt: skip
+    assert code == 0
+    tuned = TinyLPRModel.from_pretrained(tmp_path / "tuned" / "final")
+    assert tuned.config.width_multiplier == 0.35
+
+
+def test_unknown_option_is_a_clear_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(["--output-dir", str(tmp_path), "--set", "learning_rat=1"])
+    assert exit_info.value.code == 2
+    assert "learning_rat" in capsys.readouterr().err
+
+
+def test_plate_metrics_hand_built():
+    metrics = plate_metrics(
+        ["12가3456", "12가3457", "서울12가3456", ""],
+        ["12가3456", "12가3456", "서울12가3456", "34나5678"],
+        filtered_predictions=["12가3456", "12가3456", "서울12가3456", ""],
+        groups={"layout": ["one-row", "one-row", "two-row", "one-row"]},
+    )
+    assert metrics["plate_accuracy"] == 0.5
+    assert metrics["plate_accuracy_format_filter"] == 0.75
+    assert metrics["char_accuracy"] == pytest.approx(1 - (1 + 7) / (7 + 7 + 8 + 7))
+    assert metrics["by_layout"] == {
+        "one-row": {"n": 3, "plate_accuracy": 1 / 3},
+        "two-row": {"n": 1, "plate_accuracy": 1.0},
+    }
+
+
+def test_compute_metrics_from_logits():
+    label_map = LabelMap()
+    ids = label_map.encode("12가3456")
+    logits = np.full((1, 16, label_map.num_classes), -10.0)
+    logits[0, :, 0] = 10.0
+    for step, token_id in enumerate(ids):
+        logits[0, 2 * step, token_id] = 20.0
+    labels = np.array([ids + [-100]])
+    metrics = build_compute_metrics(label_map)(EvalPrediction(predictions=logits, label_ids=labels))
+    assert metrics["plate_accuracy"] == 1.0 and metrics["char_accuracy"] == 1.0
+
+
+def test_evaluate_command_writes_documented_json(tmp_path):
+    model_dir = train(TrainConfig(output_dir=str(tmp_path / "m"), max_steps=1, save_steps=1, eval_steps=1, **TINY))
+    write_dataset(tmp_path / "plates", n=6, seed=3, split="val")
+    out = tmp_path / "report.json"
+    code = evaluate_main([str(model_dir), str(tmp_path / "plates"), "--json", str(out), "--errors-html",
+                          str(tmp_path / "errors.html")])  # fmt: skip
+    assert code == 0
+    report = json.loads(out.read_text())
+    assert {"model", "data", "backend", "n", "plate_accuracy", "plate_accuracy_format_filter", "char_accuracy",
+            "by_layout", "by_style", "throughput_plates_per_s", "errors"} <= set(report)  # fmt: skip
+    assert report["n"] == 6 and len(report["errors"]) == round(6 * (1 - report["plate_accuracy"]))
+    assert (tmp_path / "errors.html").read_text().count("<img") == len(report["errors"])
