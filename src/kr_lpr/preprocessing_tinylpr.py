@@ -58,7 +58,7 @@ def _open_file(path: str) -> Image.Image:
                 raise ValueError(f"image too large ({opened.width}x{opened.height}): {path}")
             opened.load()
             return opened.copy()
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as error:
         raise ValueError(f"cannot read image {path}: {error}") from error
 
 
