@@ -37,9 +37,11 @@ install-all: $(VENV)/.all
 
 edge-venvs: .venv-edge-tflite/.done .venv-edge-litert/.done
 
-# Headless Chromium from Debian for the Space's browser test (never a downloaded browser build).
+# Headless Chromium from Debian for the Space's browser test (never a downloaded browser build),
+# and a Korean font so its screenshots show Hangul.
 browser:
-	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+	@(command -v chromium >/dev/null 2>&1 && fc-list | grep -qi nanum) || \
+		(apt-get update -qq && apt-get install -y -qq chromium fonts-nanum >/dev/null)
 
 demo: $(VENV)/.core
 	$(PY) scripts/demo.py
