@@ -1,0 +1,456 @@
+"""Draws flat, front-on plate faces: background, hologram/EV band, rim, bolts and embossed glyphs.
+
+Plate templates follow the official sizes (520x110 mm long plate, 335x155 mm short plate,
+335x170 mm two-row plate); glyph sizes and spacing within them were estimated from real crops. Glyphs come
+from pip-installed fonts (NanumGothic from `koreanize_matplotlib`, DejaVu Sans from matplotlib),
+condensed horizontally like the narrow Korean plate typeface and cached per font and weight.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+try:
+    import cv2
+except ImportError as error:
+    raise ImportError("the synthetic plate generator needs OpenCV: pip install 'kr-lpr[train]'") from error
+
+from .plate_codec_tinylpr import HANGUL, REGIONS
+from .synth_text import pick
+
+# Plates are tiny: OpenCV's thread pool only adds overhead, and a pool started before a DataLoader
+# forks its workers deadlocks them (the worker hangs in its first OpenCV call).
+cv2.setNumThreads(0)
+
+_MASTER_SIZE = 160  # font size of the cached master glyphs; they are resized per plate
+# Extra horizontal stroke width in master pixels: condensing a glyph thins its vertical strokes.
+_WEIGHTS = (0, 6, 12, 18)
+_WEIGHT_P = (0.1, 0.3, 0.35, 0.25)
+HANGUL_FONTS = ("nanum", "nanum-bold", "nanum-extrabold")
+DIGIT_FONTS = HANGUL_FONTS + ("dejavu", "dejavu-bold")
+_HANGUL_FONT_P = (0.15, 0.45, 0.4)
+_DIGIT_FONT_P = (0.1, 0.35, 0.35, 0.05, 0.15)
+
+
+def _package_folder(name: str) -> Path:
+    """Where an installed package lives, found without importing it (koreanize_matplotlib restyles matplotlib)."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise ImportError(
+            f"the synthetic plate generator needs the fonts shipped with {name}: pip install 'kr-lpr[train]'"
+        )
+    return Path(spec.origin).parent
+
+
+@functools.cache
+def font_files() -> dict[str, Path]:
+    """Font name -> TTF path; NanumGothic carries Hangul and digits, DejaVu Sans only digits."""
+    nanum = _package_folder("koreanize_matplotlib") / "fonts"
+    dejavu = _package_folder("matplotlib") / "mpl-data" / "fonts" / "ttf"
+    files = {
+        "nanum": nanum / "NanumGothic.ttf",
+        "nanum-bold": nanum / "NanumGothicBold.ttf",
+        "nanum-extrabold": nanum / "NanumGothicExtraBold.ttf",
+        "dejavu": dejavu / "DejaVuSans.ttf",
+        "dejavu-bold": dejavu / "DejaVuSans-Bold.ttf",
+    }
+    missing = [str(path) for path in files.values() if not path.is_file()]
+    if missing:
+        raise FileNotFoundError(f"font files missing: {missing}; reinstall koreanize-matplotlib and matplotlib")
+    return files
+
+
+@functools.cache
+def load_font(name: str, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(font_files()[name]), size)
+
+
+@functools.cache
+def _text_mask(font: str, size: int, text: str) -> Image.Image:
+    """Rendered text coverage (mode L); plates reuse a handful of small labels, so they are cached."""
+    face = load_font(font, size)
+    left, top, right, bottom = face.getbbox(text)
+    mask = Image.new("L", (max(1, right - left), max(1, bottom - top)))
+    ImageDraw.Draw(mask).text((-left, -top), text, fill=255, font=face)
+    return mask
+
+
+def draw_text(draw: ImageDraw.ImageDraw, centre, text: str, font: str, size: int, colour) -> None:
+    mask = _text_mask(font, size, text)
+    draw.bitmap((round(centre[0] - mask.width / 2), round(centre[1] - mask.height / 2)), mask, fill=colour)
+
+
+@functools.cache
+def master_glyph(font: str, char: str, weight: int) -> np.ndarray:
+    """Tight-cropped uint8 coverage of one character, emboldened horizontally by `weight` pixels."""
+    mask = load_font(font, _MASTER_SIZE).getmask(char, mode="L")
+    coverage = np.asarray(mask, dtype=np.uint8).reshape(mask.size[1], mask.size[0])
+    rows, cols = np.nonzero(coverage)
+    coverage = np.ascontiguousarray(coverage[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1])
+    if weight:
+        padded = np.pad(coverage, ((0, 0), (weight, weight)))
+        coverage = np.max([padded[:, s : s + coverage.shape[1] + weight] for s in range(weight + 1)], axis=0)
+    return coverage
+
+
+def _aspect(font: str, char: str, weight: int) -> float:
+    height, width = master_glyph(font, char, weight).shape
+    return width / height
+
+
+@dataclass(frozen=True)
+class Typeface:
+    """One plate's lettering: fonts, stroke weight and condensation (cell width / glyph height)."""
+
+    digit_font: str
+    hangul_font: str
+    weight: int
+    digit_aspect: float
+    hangul_aspect: float
+
+    def font(self, char: str) -> str:
+        return self.digit_font if char.isdigit() else self.hangul_font
+
+    def cell_width(self, char: str, height: float) -> float:
+        return height * (self.digit_aspect if char.isdigit() else self.hangul_aspect)
+
+    def ink_width(self, char: str, height: float) -> float:
+        """Narrow digits such as `1` keep their relative width inside the fixed digit cell."""
+        if not char.isdigit():
+            return self.cell_width(char, height)
+        natural = _aspect(self.digit_font, char, self.weight) / _aspect(self.digit_font, "0", self.weight)
+        return self.cell_width(char, height) * min(1.0, natural)
+
+
+@dataclass(frozen=True)
+class Row:
+    """A row of lettering: centre, digit height and widest span as fractions of the plate size;
+    spacing and the gap before the serial as ranges in glyph heights."""
+
+    y: float
+    height: float
+    x0: float
+    x1: float
+    spacing: tuple[float, float] = (0.06, 0.14)
+    group_gap: tuple[float, float] = (0.1, 0.3)
+    hangul_scale: float = 1.0  # Hangul height relative to the digits (smaller on two-row plates)
+    region_gap: float = 0.06  # between the two syllables of a region, in glyph heights
+
+
+@dataclass(frozen=True)
+class Template:
+    """A plate type: size in mm, rows, bolt positions (fractions) and the digit condensation range."""
+
+    size_mm: tuple[float, float]
+    rows: tuple[Row, ...]
+    bolts: tuple[tuple[float, float], ...]
+    digit_aspect: tuple[float, float]
+    band: str | None = None  # "hologram" or "ev": the printed panel at the left of newer plates
+    vertical_region: bool = False  # the region is stacked at the left edge (commercial one-row plate)
+
+
+_LONG = (520, 110)
+_LONG_BOLTS = ((0.028, 0.5), (0.972, 0.5))
+_TWO_ROW = (335, 170)
+_TWO_ROW_BOLTS = ((0.19, 0.21), (0.81, 0.21))
+_TOP_ROW = Row(0.21, 0.24, 0.26, 0.74, (0.03, 0.1), (0.05, 0.15))
+_BANDED_ROW = Row(0.5, 0.7, 0.13, 0.955, (0.07, 0.14))
+TEMPLATES = {
+    ("white", "one-row"): Template(
+        _LONG, (Row(0.5, 0.7, 0.07, 0.93, (0.08, 0.16), (0.45, 0.85)),), _LONG_BOLTS, (0.5, 0.62)
+    ),
+    ("white-8", "one-row"): Template(_LONG, (Row(0.5, 0.7, 0.05, 0.95, (0.08, 0.16)),), _LONG_BOLTS, (0.44, 0.54)),
+    ("white-hologram", "one-row"): Template(_LONG, (_BANDED_ROW,), _LONG_BOLTS, (0.42, 0.5), "hologram"),
+    ("corporate", "one-row"): Template(_LONG, (_BANDED_ROW,), _LONG_BOLTS, (0.42, 0.5), "hologram"),
+    ("blue-ev", "one-row"): Template(_LONG, (_BANDED_ROW,), _LONG_BOLTS, (0.42, 0.52), "ev"),
+    ("white-old-short", "one-row"): Template(
+        (335, 155), (Row(0.56, 0.55, 0.05, 0.95, (0.05, 0.1)),), ((0.08, 0.17), (0.92, 0.17)), (0.36, 0.46)
+    ),
+    ("yellow", "one-row"): Template(
+        _LONG, (Row(0.5, 0.7, 0.16, 0.95),), _LONG_BOLTS, (0.42, 0.52), vertical_region=True
+    ),
+    ("green", "two-row"): Template(
+        _TWO_ROW, (_TOP_ROW, Row(0.64, 0.56, 0.05, 0.95, (0.1, 0.22), (0.0, 0.05), 0.62)), _TWO_ROW_BOLTS, (0.52, 0.66)
+    ),
+    ("yellow", "two-row"): Template(
+        _TWO_ROW, (_TOP_ROW, Row(0.64, 0.56, 0.05, 0.95, (0.08, 0.18), (0.0, 0.05), 0.62)), _TWO_ROW_BOLTS, (0.5, 0.62)
+    ),
+    ("orange", "two-row"): Template(
+        _TWO_ROW,
+        (Row(0.21, 0.24, 0.3, 0.7, region_gap=1.0), Row(0.64, 0.5, 0.04, 0.96, (0.06, 0.12), (0.05, 0.25), 0.55)),
+        _TWO_ROW_BOLTS,
+        (0.46, 0.56),
+    ),
+}
+
+# (background, text) base colours; each plate jitters them.
+PALETTES = {
+    "white": ((238, 238, 234), (25, 25, 28)),
+    "white-8": ((238, 238, 234), (25, 25, 28)),
+    "white-hologram": ((240, 241, 240), (25, 25, 28)),
+    "white-old-short": ((236, 236, 230), (25, 25, 28)),
+    "corporate": ((196, 222, 128), (25, 28, 25)),
+    "blue-ev": ((128, 186, 232), (20, 24, 32)),
+    "green": ((34, 122, 76), (236, 242, 236)),
+    "yellow": ((246, 196, 24), (25, 25, 25)),
+    "orange": ((232, 108, 40), (246, 244, 238)),
+}
+
+
+@dataclass
+class Glyph:
+    """One printed character in plate millimetres; `token` indexes the plate string's tokens."""
+
+    char: str
+    token: int
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+def split_rows(tokens: list[str], style: str, layout: str) -> list[list[int]]:
+    """Token indices per row. Two-row plates print region and class number on top (class number and
+    Hangul when there is no region); orange plates print only the region on top."""
+    indices = list(range(len(tokens)))
+    if layout == "one-row":
+        return [indices]
+    hangul_at = next(i for i, token in enumerate(tokens) if token in HANGUL)
+    if style == "orange":
+        cut = 1
+    elif tokens[0] in REGIONS:
+        cut = hangul_at
+    else:
+        cut = hangul_at + 1
+    return [indices[:cut], indices[cut:]]
+
+
+def sample_typeface(rng: np.random.Generator, template: Template) -> Typeface:
+    digit_aspect = rng.uniform(*template.digit_aspect)
+    return Typeface(
+        digit_font=DIGIT_FONTS[pick(rng, _DIGIT_FONT_P)],
+        hangul_font=HANGUL_FONTS[pick(rng, _HANGUL_FONT_P)],
+        weight=_WEIGHTS[pick(rng, _WEIGHT_P)],
+        digit_aspect=digit_aspect,
+        hangul_aspect=min(0.85, digit_aspect * rng.uniform(1.2, 1.5)),
+    )
+
+
+def _place_row(
+    rng: np.random.Generator, tokens: list[str], indices: list[int], row: Row, size_mm, typeface: Typeface
+) -> list[Glyph]:
+    plate_w, plate_h = size_mm
+    height = row.height * plate_h * rng.uniform(0.93, 1.05)
+    centre_y = (row.y + rng.uniform(-0.025, 0.025)) * plate_h
+    spacing, group_gap = rng.uniform(*row.spacing) * height, rng.uniform(*row.group_gap) * height
+    # (char, token index, glyph height, space before it)
+    chars = []
+    for index in indices:
+        token = tokens[index]
+        glyph_height = height * (row.hangul_scale if token in HANGUL else 1.0)
+        for k, char in enumerate(token):
+            if not chars:
+                gap = 0.0
+            elif k:
+                gap = row.region_gap * height
+            elif token.isdigit() and not chars[-1][0].isdigit():
+                gap = spacing + group_gap
+            else:
+                gap = spacing
+            chars.append((char, index, glyph_height, gap))
+    cells = np.array([typeface.cell_width(char, h) for char, _, h, _ in chars])
+    gaps = np.array([gap for *_, gap in chars])
+    span = (row.x1 - row.x0) * plate_w
+    shrink = min(1.0, span / (cells.sum() + gaps.sum()))  # too long for the plate: narrow glyphs and gaps
+    cells, gaps = cells * shrink, gaps * shrink
+    free = span - cells.sum() - gaps.sum()
+    x = row.x0 * plate_w + free * np.clip(rng.normal(0.5, 0.08), 0.0, 1.0)
+    glyphs = []
+    for (char, index, glyph_height, _), cell, gap in zip(chars, cells, gaps, strict=True):
+        x += gap
+        ink = cell * typeface.ink_width(char, glyph_height) / typeface.cell_width(char, glyph_height)
+        glyphs.append(Glyph(char, index, x + (cell - ink) / 2, centre_y - glyph_height / 2, ink, glyph_height))
+        x += cell
+    return glyphs
+
+
+def _stack_region(rng: np.random.Generator, region: str, size_mm, typeface: Typeface) -> list[Glyph]:
+    """The commercial one-row plate prints its region as two small syllables stacked at the left."""
+    plate_w, plate_h = size_mm
+    height = plate_h * rng.uniform(0.3, 0.36)
+    width = height * min(1.1, typeface.hangul_aspect * rng.uniform(1.1, 1.4))
+    centre_x = plate_w * rng.uniform(0.08, 0.095)
+    return [
+        Glyph(char, 0, centre_x - width / 2, plate_h * centre_y - height / 2, width, height)
+        for char, centre_y in zip(region, (0.29, 0.71), strict=True)
+    ]
+
+
+def layout_glyphs(
+    rng: np.random.Generator, tokens: list[str], template: Template, style: str, layout: str, typeface: Typeface
+) -> list[Glyph]:
+    """Every character's box in plate millimetres, token by token in plate-string order."""
+    rows = split_rows(tokens, style, layout)
+    glyphs = []
+    if template.vertical_region:
+        glyphs += _stack_region(rng, tokens[0], template.size_mm, typeface)
+        rows = [rows[0][1:]]
+    for indices, row in zip(rows, template.rows, strict=True):
+        glyphs += _place_row(rng, tokens, indices, row, template.size_mm, typeface)
+    return glyphs
+
+
+def _jitter(rng: np.random.Generator, colour: tuple[int, ...], amount: float) -> tuple[int, int, int]:
+    """Shifts brightness by up to `amount` and each channel a little, so white plates stay near-neutral."""
+    shifted = np.asarray(colour) + rng.normal(0, amount) + rng.normal(0, amount / 4, 3)
+    return tuple(int(v) for v in np.clip(shifted, 0, 255))
+
+
+def _mix(a: tuple[int, ...], b: tuple[int, ...], t: float) -> tuple[int, int, int]:
+    return tuple(int(round(x * (1 - t) + y * t)) for x, y in zip(a, b, strict=True))
+
+
+def _draw_taegeuk(draw: ImageDraw.ImageDraw, cx: float, cy: float, r: float) -> None:
+    box = (cx - r, cy - r, cx + r, cy + r)
+    draw.pieslice(box, 180, 360, fill=(205, 46, 58))
+    draw.pieslice(box, 0, 180, fill=(0, 71, 160))
+
+
+def _draw_band(draw: ImageDraw.ImageDraw, rng: np.random.Generator, kind: str, size: tuple[int, int], bg) -> None:
+    """The 2020 plates' left panel: a hologram with the national mark and `KOR`, or the EV mark."""
+    width, height = size
+    band_w = width * rng.uniform(0.1, 0.115)
+    tint = (70, 125, 205) if kind == "ev" else (196, 206, 232)
+    draw.rectangle((0, 0, band_w, height), fill=_mix(bg, tint, rng.uniform(0.35, 0.8)))
+    _draw_taegeuk(draw, band_w / 2, height * 0.34, height * rng.uniform(0.1, 0.14))
+    if kind == "ev":
+        r = height * 0.13
+        draw.ellipse(
+            (band_w / 2 - r, height * 0.7 - r, band_w / 2 + r, height * 0.7 + r),
+            outline=(240, 245, 250),
+            width=max(1, round(r / 4)),
+        )
+    else:
+        draw_text(draw, (band_w / 2, height * 0.72), "KOR", "dejavu-bold", max(4, round(height * 0.18)), (70, 72, 80))
+
+
+def _draw_rim(draw: ImageDraw.ImageDraw, rng: np.random.Generator, style: str, size, bg, ink) -> None:
+    width, height = size
+    printed = style in ("green", "yellow", "orange")
+    if rng.random() > (0.9 if printed else 0.7):
+        return
+    colour = ink if printed else _mix(bg, (40, 40, 40), rng.uniform(0.3, 0.8))
+    inset = height * rng.uniform(0.01, 0.045)
+    draw.rounded_rectangle(
+        (inset, inset, width - 1 - inset, height - 1 - inset),
+        radius=height * 0.07,
+        outline=colour,
+        width=max(1, round(height * rng.uniform(0.008, 0.022))),
+    )
+
+
+def _draw_bolts(draw: ImageDraw.ImageDraw, rng: np.random.Generator, template: Template, scale: float, bg) -> None:
+    if rng.random() < 0.08:
+        return
+    width, height = template.size_mm
+    radius = rng.uniform(4.0, 6.5) * (1.4 if len(template.rows) == 2 else 1.0) * scale
+    kind = pick(rng, (0.45, 0.25, 0.2, 0.1))
+    fill = [
+        (int(rng.uniform(150, 235)),) * 3,
+        _mix(bg, (0, 0, 0), 0.15),
+        (int(rng.uniform(30, 80)),) * 3,
+        (190, 165, 95),
+    ][kind]
+    outline = _mix(fill, (0, 0, 0), 0.5)
+    for fx, fy in template.bolts:
+        cx, cy = fx * width * scale, fy * height * scale
+        draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=fill, outline=outline)
+        spot = radius * 0.35
+        draw.ellipse(
+            (cx - spot - radius * 0.2, cy - spot - radius * 0.2, cx + spot - radius * 0.2, cy + spot - radius * 0.2),
+            fill=_mix(fill, (255, 255, 255), 0.5),
+        )
+
+
+def _stamp(coverage: np.ndarray, mask: np.ndarray, x: int, y: int) -> None:
+    """Adds a glyph's coverage to the plate's text layer at (x, y), clipped to the plate."""
+    height, width = mask.shape
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + width, coverage.shape[1]), min(y + height, coverage.shape[0])
+    if x0 < x1 and y0 < y1:
+        region = coverage[y0:y1, x0:x1]
+        np.maximum(region, mask[y0 - y : y1 - y, x0 - x : x1 - x], out=region)
+
+
+def _shifted(layer: np.ndarray, offset: int) -> np.ndarray:
+    """The layer moved `offset` pixels right and down (left and up when negative), zero-filled."""
+    moved = np.zeros_like(layer)
+    if offset >= 0:
+        moved[offset:, offset:] = layer[: layer.shape[0] - offset, : layer.shape[1] - offset]
+    else:
+        moved[:offset, :offset] = layer[-offset:, -offset:]
+    return moved
+
+
+def _paint(canvas: np.ndarray, coverage: np.ndarray, colour: tuple[int, int, int]) -> None:
+    alpha = cv2.merge([coverage] * 3)
+    canvas += (np.asarray(colour, dtype=np.float32) - canvas) * alpha
+
+
+@functools.cache
+def _glyph_level(font: str, char: str, weight: int, level: int) -> np.ndarray:
+    """The master glyph halved `level` times: a mipmap, so per-plate resizes are small bilinear steps."""
+    if level == 0:
+        return master_glyph(font, char, weight)
+    finer = _glyph_level(font, char, weight, level - 1)
+    size = (max(1, finer.shape[1] // 2), max(1, finer.shape[0] // 2))
+    return cv2.resize(finer, size, interpolation=cv2.INTER_AREA)
+
+
+def _glyph_mask(font: str, char: str, weight: int, width: int, height: int) -> np.ndarray:
+    master_height = master_glyph(font, char, weight).shape[0]
+    level = max(0, min(4, int(np.log2(master_height / max(height, 1)))))
+    return cv2.resize(_glyph_level(font, char, weight, level), (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def draw_plate(
+    rng: np.random.Generator, tokens: list[str], style: str, layout: str, width_px: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """A flat RGBA uint8 plate `width_px` wide and its `(n_tokens, 4)` glyph boxes in its pixels (x1 y1 x2 y2)."""
+    template = TEMPLATES[(style, layout)]
+    typeface = sample_typeface(rng, template)
+    glyphs = layout_glyphs(rng, tokens, template, style, layout, typeface)
+    scale = width_px / template.size_mm[0]
+    size = (max(8, round(template.size_mm[0] * scale)), max(4, round(template.size_mm[1] * scale)))
+    bg_base, ink_base = PALETTES[style]
+    bg, ink = _jitter(rng, bg_base, 12), _jitter(rng, ink_base, 10)
+    plate = Image.new("RGB", size, bg)
+    draw = ImageDraw.Draw(plate)
+    if template.band:
+        _draw_band(draw, rng, template.band, size, bg)
+    _draw_rim(draw, rng, style, size, bg, ink)
+    _draw_bolts(draw, rng, template, scale, bg)
+    boxes = np.full((len(tokens), 4), np.nan, dtype=np.float32)
+    text = np.zeros((size[1], size[0]), dtype=np.uint8)
+    for glyph in glyphs:
+        x, y = round(glyph.x * scale), round(glyph.y * scale)
+        w, h = max(1, round(glyph.width * scale)), max(1, round(glyph.height * scale))
+        _stamp(text, _glyph_mask(typeface.font(glyph.char), glyph.char, typeface.weight, w, h), x, y)
+        box = boxes[glyph.token]
+        boxes[glyph.token] = (np.fmin(box[0], x), np.fmin(box[1], y), np.fmax(box[2], x + w), np.fmax(box[3], y + h))
+    canvas = np.asarray(plate, dtype=np.float32)
+    coverage = text.astype(np.float32) / 255
+    # Embossed characters: a shadow below-right and a highlight above-left of each glyph.
+    relief = int(rng.uniform(0.0, 1.0) * scale + 0.3)
+    if relief:
+        _paint(canvas, _shifted(coverage, relief), _mix(bg, (0, 0, 0), rng.uniform(0.2, 0.5)))
+        _paint(canvas, _shifted(coverage, -relief), _mix(bg, (255, 255, 255), 0.5))
+    _paint(canvas, coverage, ink)
+    corners = Image.new("L", size, 0)  # real plates have rounded corners
+    ImageDraw.Draw(corners).rounded_rectangle((0, 0, size[0] - 1, size[1] - 1), radius=size[1] * 0.07, fill=255)
+    return cv2.merge([canvas.astype(np.uint8), np.asarray(corners)]), boxes

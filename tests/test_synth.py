@@ -1,0 +1,202 @@
+"""Synthetic plate generator: formats, boxes, determinism, streaming, dataset layout and CLI."""
+
+from __future__ import annotations
+
+from collections import Counter
+from operator import itemgetter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from kr_lpr import cli
+from kr_lpr.plate_codec_tinylpr import DEFAULT_TOKENS, HANGUL, REGIONS, LabelMap, is_valid_plate
+from kr_lpr.synth import (
+    STYLES,
+    SyntheticPlateStream,
+    plate_rng,
+    render_plate,
+    sample_plate_text,
+    token_histogram,
+    write_dataset,
+)
+from kr_lpr.synth_scene import PRESETS, compose, resolve_strength
+from kr_lpr.synth_text import COMMERCIAL_HANGUL, DELIVERY_HANGUL, PRIVATE_HANGUL, RENTAL_HANGUL
+
+LABEL_MAP = LabelMap(DEFAULT_TOKENS)
+
+
+def assert_boxes_inside(sample: dict) -> None:
+    width, height = sample["image"].size
+    boxes = sample["boxes"]
+    assert boxes.dtype == np.float32
+    assert boxes.shape == (len(LABEL_MAP.split(sample["text"])), 4)
+    assert np.all(boxes[:, 0] >= 0) and np.all(boxes[:, 1] >= 0)
+    assert np.all(boxes[:, 2] <= width) and np.all(boxes[:, 3] <= height)
+    assert np.all(boxes[:, 2] > boxes[:, 0]) and np.all(boxes[:, 3] > boxes[:, 1])
+
+
+EXPECTED_LAYOUTS = {"green": {"two-row"}, "orange": {"two-row"}, "yellow": {"one-row", "two-row"}}
+
+
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("strength", sorted(PRESETS))
+def test_every_style_renders_a_valid_plate_with_one_box_per_token(style, strength):
+    for seed in range(6):
+        sample = render_plate(np.random.default_rng([seed, 11]), strength, style=style)
+        assert sample["style"] == style
+        assert sample["layout"] in EXPECTED_LAYOUTS.get(style, {"one-row"})
+        assert sample["image"].mode == "RGB" and min(sample["image"].size) >= 8
+        assert is_valid_plate(sample["text"]), sample["text"]
+        assert_boxes_inside(sample)
+
+
+def test_tokens_read_left_to_right_and_top_to_bottom_on_clean_plates():
+    for seed in range(30):
+        sample = render_plate(np.random.default_rng(seed), "clean")
+        boxes = sample["boxes"]
+        tokens = LABEL_MAP.split(sample["text"])
+        centres_x, centres_y = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+        if sample["layout"] == "one-row":
+            start = 1 if tokens[0] in REGIONS and sample["style"] == "yellow" else 0  # region stacked at the left
+            assert np.all(np.diff(centres_x[start:]) > 0), sample["text"]
+        else:
+            top = centres_y < centres_y.max() - (boxes[:, 3] - boxes[:, 1]).max() / 2
+            assert top[0] and not top[-1] and np.all(np.diff(top.astype(int)) <= 0), sample["text"]
+
+
+def test_boxes_sit_on_the_printed_characters():
+    """On clean white plates every box holds dark ink and the plate's white shows between boxes."""
+    for seed in range(10):
+        sample = render_plate(np.random.default_rng([seed, 3]), "clean", style="white")
+        gray = np.asarray(sample["image"].convert("L"), dtype=np.float32)
+        paper = np.percentile(gray, 90)
+        x1, y1, x2, y2 = np.round(sample["boxes"]).astype(int).T
+        for box in zip(x1, y1, x2, y2, strict=True):
+            assert gray[box[1] : box[3], box[0] : box[2]].min() < 0.5 * paper, (sample["text"], box)
+        gap = gray[y1[2] : y2[2], x2[2] + 1 : x1[3] - 1]  # between the Hangul and the serial
+        assert gap.size and np.median(gap) > 0.7 * paper, sample["text"]
+
+
+def test_glyph_boxes_follow_the_perspective_warp_exactly(monkeypatch):
+    """A white rectangle on a black plate, warped onto a black background, lands exactly in its box."""
+    monkeypatch.setattr("kr_lpr.synth_scene._background", lambda rng, w, h: np.zeros((h, w, 3), np.float32))
+    params = resolve_strength({"rotation_deg": 15.0, "perspective": 0.15, "shear": 0.2, "frame_p": 0.0})
+    plate = np.zeros((60, 240, 4), dtype=np.uint8)
+    plate[..., 3] = 255
+    plate[12:48, 50:80, :3] = 255
+    for seed in range(10):
+        crop, boxes = compose(np.random.default_rng(seed), plate, np.array([[50, 12, 80, 48]], np.float32), params)
+        ys, xs = np.nonzero(crop[..., 0] > 127)
+        found = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+        assert np.abs(found - boxes[0]).max() <= 1.0, (found, boxes[0])  # pixels count when half covered
+
+
+def test_same_seed_same_plate_and_different_seeds_differ():
+    first, again = render_plate(np.random.default_rng(42)), render_plate(np.random.default_rng(42))
+    assert first["text"] == again["text"] and first["style"] == again["style"]
+    assert first["image"].tobytes() == again["image"].tobytes()
+    np.testing.assert_array_equal(first["boxes"], again["boxes"])
+    others = [render_plate(np.random.default_rng(seed))["image"].tobytes() for seed in range(43, 46)]
+    assert first["image"].tobytes() not in others
+
+
+def test_a_plate_string_is_the_first_draw_of_its_plate():
+    """The CLI's histogram re-samples the strings alone; that must reproduce the rendered plates."""
+    for index in range(5):
+        assert sample_plate_text(plate_rng(7, index)) == itemgetter("text", "style", "layout")(
+            render_plate(plate_rng(7, index))
+        )
+
+
+def test_plate_strings_follow_the_hangul_rules_and_cover_every_token():
+    rng = np.random.default_rng(0)
+    draws = [sample_plate_text(rng) for _ in range(20000)]
+    histogram = token_histogram([text for text, _, _ in draws])
+    assert set(histogram) == set(DEFAULT_TOKENS) and min(histogram.values()) > 0
+    for text, style, layout in draws:
+        hangul = next(token for token in LABEL_MAP.split(text) if token in HANGUL)
+        assert layout in EXPECTED_LAYOUTS.get(style, {"one-row"})
+        if style in ("yellow", "orange"):
+            assert text[:2] in REGIONS
+        if style == "yellow":
+            assert hangul in COMMERCIAL_HANGUL + DELIVERY_HANGUL
+        elif style == "green":
+            assert hangul in PRIVATE_HANGUL
+        elif style.startswith("white"):
+            assert hangul in PRIVATE_HANGUL + RENTAL_HANGUL
+    assert {layout for _, style, layout in draws if style == "yellow"} == {"one-row", "two-row"}
+    styles = Counter(style for _, style, _ in draws)
+    assert set(styles) == set(STYLES)
+    assert sum(n for s, n in styles.items() if s.startswith("white")) > len(draws) / 2  # the real-crop majority
+
+
+def test_unknown_style_and_strength_are_clear_errors():
+    with pytest.raises(ValueError, match="unknown plate style"):
+        sample_plate_text(np.random.default_rng(0), "purple")
+    with pytest.raises(ValueError, match="unknown strength preset"):
+        render_plate(np.random.default_rng(0), "extreme")
+    with pytest.raises(ValueError, match="unknown strength keys"):
+        SyntheticPlateStream(strength={"blurr_p": 0.5})
+    assert resolve_strength({"preset": "clean", "noise_p": 1.0})["noise_p"] == 1.0
+
+
+def test_stream_is_deterministic_and_splits_plates_across_dataloader_workers():
+    stream = SyntheticPlateStream(seed=5, length=8, transform=lambda d: {**d, "size": d["image"].size})
+    assert len(stream) == 8
+    single = list(stream)
+    assert [d["text"] for d in single] == [d["text"] for d in stream]
+    loader = torch.utils.data.DataLoader(stream, batch_size=2, num_workers=2, collate_fn=list)
+    batches = list(loader)
+    by_worker = [batch for i, batch in enumerate(batches) if i % 2 == 0], [b for i, b in enumerate(batches) if i % 2]
+    texts = [[d["text"] for batch in worker for d in batch] for worker in by_worker]
+    assert texts[0] and texts[1] and texts[0] != texts[1]  # worker ids draw different plates
+    assert sorted(texts[0] + texts[1]) == sorted(d["text"] for d in single)  # ...and together the same ones
+    assert all(d["size"] == d["image"].size for batch in batches for d in batch)  # transform ran in the workers
+    with pytest.raises(TypeError):
+        len(SyntheticPlateStream())
+
+
+def read_dataset(folder: Path) -> dict[int, tuple[str, np.ndarray, tuple[int, int]]]:
+    entries = {}
+    for image_path in sorted(folder.glob("*.jpg")):
+        text, index = image_path.stem.rsplit("_", 1)
+        boxes = np.loadtxt(image_path.with_suffix(".txt"), ndmin=2)
+        with Image.open(image_path) as image:
+            entries[int(index)] = (text, boxes, image.size)
+    return entries
+
+
+def test_write_dataset_parses_back(tmp_path):
+    out = write_dataset(tmp_path / "synth", n=12, seed=3, split="val")
+    assert LabelMap.load(out / "labels.names").tokens == DEFAULT_TOKENS
+    entries = read_dataset(out / "val")
+    assert sorted(entries) == list(range(12))
+    assert len(list((out / "val").glob("*.txt"))) == 12
+    for text, boxes, (width, height) in entries.values():
+        assert is_valid_plate(text)
+        assert boxes.shape == (len(LABEL_MAP.split(text)), 4)
+        assert np.all(boxes >= 0) and np.all(boxes[:, [0, 2]] <= width) and np.all(boxes[:, [1, 3]] <= height)
+    # plate i of a seed is the same plate whether written by one or several processes, or streamed
+    parallel = read_dataset(write_dataset(tmp_path / "parallel", n=12, seed=3, split="val", workers=2) / "val")
+    assert {i: e[0] for i, e in parallel.items()} == {i: e[0] for i, e in entries.items()}
+    assert [d["text"] for d in SyntheticPlateStream(seed=3, length=12)] == [entries[i][0] for i in range(12)]
+
+
+def test_cli_writes_the_layout_and_reports_the_token_histogram(tmp_path, capsys):
+    assert cli.main(["synth", "--out", str(tmp_path), "--n", "4", "--seed", "1", "--strength", "hard"]) == 0
+    assert (tmp_path / "labels.names").read_text(encoding="utf-8").split() == list(DEFAULT_TOKENS)
+    assert len(list((tmp_path / "train").glob("*.jpg"))) == 4
+    assert "token histogram (67 tokens" in capsys.readouterr().out
+    assert cli.main(["synth", "--texts-only", "--n", "300"]) == 0
+    assert "sampled 300 plates" in capsys.readouterr().out
+    for bad in (["--n", "0", "--out", str(tmp_path)], ["--strength", "extreme", "--out", str(tmp_path)], []):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(["synth", *bad])
+        assert exit_info.value.code == 2
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert cli.main(["synth", "--out", str(blocker), "--n", "1"]) == 1
+    assert "not a folder" in capsys.readouterr().err
