@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(rows[-1], ensure_ascii=False))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"\n| variant | real plates | real characters | synthetic plates |\n|---|---:|---:|---:|")
+    print("\n| variant | real plates | real characters | synthetic plates |\n|---|---:|---:|---:|")
     for row in rows:
         print(
             f"| {row['variant']} | {row['real_plate_accuracy']:.1%} | {row['real_char_accuracy']:.1%} "
