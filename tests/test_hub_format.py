@@ -2,22 +2,16 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import torch
+from conftest import isolated_env, run_python
 
 from kr_lpr import TinyLPRConfig, TinyLPRImageProcessor, TinyLPRModel
 
-# Runs in a fresh interpreter: kr_lpr imports are refused, so only the remote-code copies can load.
+# Runs in a fresh interpreter where kr_lpr imports are refused, so only the remote-code copies can load.
 LOAD_WITHOUT_PACKAGE = """
-import importlib.abc, json, sys
-class Refuse(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name == "kr_lpr" or name.startswith("kr_lpr."):
-            raise ImportError("kr_lpr is not installed here")
-sys.meta_path.insert(0, Refuse())
+import json, sys
 import numpy as np, torch
 from transformers import AutoConfig, AutoImageProcessor, AutoModel
 folder, images = sys.argv[1], np.load(sys.argv[2])
@@ -56,11 +50,9 @@ def test_remote_code_loads_offline_without_package(tmp_path):
     processor.save_pretrained(folder)
     images = np.random.default_rng(0).integers(0, 256, size=(3, 40, 150, 3), dtype=np.uint8)
     np.save(tmp_path / "images.npy", images)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home")}
-    command = [sys.executable, "-c", LOAD_WITHOUT_PACKAGE, str(folder), str(tmp_path / "images.npy")]
-    result = subprocess.run(
-        [*command, str(tmp_path / "o.npy")], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
-    )
+    env = isolated_env(tmp_path, HF_HUB_OFFLINE="1")
+    result = run_python(LOAD_WITHOUT_PACKAGE, str(folder), str(tmp_path / "images.npy"), str(tmp_path / "o.npy"),
+                        env=env, cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
     assert loaded["model"].startswith("transformers_modules") and loaded["config"].startswith("transformers_modules")

@@ -87,8 +87,8 @@ def test_center_update_moves_towards_features():
 
 
 def test_inference_graph_has_only_edge_tpu_friendly_modules():
-    allowed = (torch.nn.Conv2d, torch.nn.BatchNorm2d, torch.nn.ReLU6, torch.nn.Sigmoid, torch.nn.Linear,
-               torch.nn.AdaptiveAvgPool2d, torch.nn.Dropout)  # fmt: skip
+    allowed = (torch.nn.Conv2d, torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.ReLU6, torch.nn.Sigmoid,
+               torch.nn.Linear, torch.nn.AdaptiveAvgPool2d, torch.nn.Dropout)  # fmt: skip
     model = TinyLPRModel(TinyLPRConfig())
     leaves = [m for m in model.modules() if not list(m.children())]
     assert all(isinstance(m, allowed) for m in leaves), {type(m).__name__ for m in leaves}

@@ -31,6 +31,14 @@ def fold_conv_norm(conv: nn.Conv2d, norm: nn.BatchNorm2d | None = None) -> tuple
     return weight.numpy(), bias.numpy()
 
 
+def fold_linear_after_norm(linear: nn.Linear, norm: nn.BatchNorm1d) -> tuple[np.ndarray, np.ndarray]:
+    """An eval-mode BatchNorm followed by a linear layer as one `(out, in)` weight and bias."""
+    scale = norm.weight.detach().double() / torch.sqrt(norm.running_var.double() + norm.eps)
+    shift = norm.bias.detach().double() - norm.running_mean.double() * scale
+    weight = linear.weight.detach().double()
+    return (weight * scale).numpy(), (linear.bias.detach().double() + weight @ shift).numpy()
+
+
 def keras_conv(x, conv: nn.Conv2d, name: str, norm: nn.BatchNorm2d | None = None, activation: str | None = None):
     """Applies a PyTorch convolution (+ BatchNorm) as a Keras Conv2D or DepthwiseConv2D with the same weights."""
     kernel, bias = fold_conv_norm(conv, norm)
@@ -100,7 +108,7 @@ def build_keras_model(model: TinyLPRModel) -> keras.Model:
     sequence = keras.layers.Lambda(lambda t: keras.ops.mean(t, axis=1, keepdims=True), name="sequence")(weighted)
     classifier = keras.layers.Conv2D(config.num_classes, 1, name="classifier")
     logits = classifier(sequence)
-    kernel = model.classifier.weight.detach().numpy().T[None, None]  # (1, 1, C, classes)
-    classifier.set_weights([kernel.astype(np.float32), model.classifier.bias.detach().numpy()])
+    weight, bias = fold_linear_after_norm(model.classifier, model.sequence_norm)
+    classifier.set_weights([weight.T[None, None].astype(np.float32), bias.astype(np.float32)])  # (1, 1, C, classes)
     logits = keras.layers.Reshape((config.time_steps, config.num_classes), name="logits")(logits)
     return keras.Model(inputs, logits, name="tinylpr")

@@ -1,7 +1,7 @@
 """TinyLPR: a multi-task MobileNetV3-Small recognizer for Korean license plates (seed 000).
 
 Inference graph: backbone -> channel and spatial attention -> one character-order map per time
-step -> per-step feature vectors -> linear CTC classifier. Every op has an Edge TPU-supported
+step -> per-step feature vectors -> BatchNorm -> linear CTC classifier. Every op has an Edge TPU-supported
 TFLite builtin (CONV_2D, DEPTHWISE_CONV_2D, RELU6, MEAN, LOGISTIC, MUL, ADD, RESHAPE; the
 1x1 CONV_2D classifier in TFLite). The mask head (bilinear upsampling of the order maps) runs only when asked.
 """
@@ -182,7 +182,7 @@ class TinyLPRPreTrainedModel(PreTrainedModel):
             nn.init.kaiming_normal_(module.weight, mode="fan_out")
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.BatchNorm2d):
+        elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Linear):
@@ -200,6 +200,9 @@ class TinyLPRModel(TinyLPRPreTrainedModel):
         super().__init__(config)
         self.backbone = TinyLPRBackbone(config)
         self.attention = TinyLPRAttention(self.backbone.out_channels, config)
+        # The map-weighted mean is ~10x smaller than the features (a character covers ~1/10 of the
+        # map); normalising it lets the classifier learn at once. At export it folds into the classifier.
+        self.sequence_norm = nn.BatchNorm1d(config.feature_channels)
         self.dropout = nn.Dropout(config.classifier_dropout)
         self.classifier = nn.Linear(config.feature_channels, config.num_classes)
         # Class centres of the center loss: training state, saved so that training resumes exactly.
@@ -227,6 +230,7 @@ class TinyLPRModel(TinyLPRPreTrainedModel):
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         sequence, order_maps = self.attention(self.backbone(pixel_values))
+        sequence = self.sequence_norm(sequence.transpose(1, 2)).transpose(1, 2)
         logits = self.classifier(self.dropout(sequence))
 
         mask_logits = None
