@@ -58,5 +58,16 @@ lint: $(VENV)/.all
 space: $(VENV)/.all
 	$(PY) space/app.py $(if $(wildcard release/kr-lpr/config.json),--model release/kr-lpr)
 
+# Every figure in README.md and the model card comes from these commands, run on the committed release/.
+# (evaluate.py exits 1 when an accuracy target is missed; the report goes on and prints it.)
+release-report: $(VENV)/.all
+	$(VENV)/bin/kr-lpr export release/kr-lpr --out release/kr-lpr
+	$(PY) scripts/model_stats.py --json release/model_stats.json
+	-$(PY) scripts/evaluate.py --model release/kr-lpr --real $(REAL_DATA) --out release
+	-$(PY) scripts/evaluate.py --model release/kr-lpr --real $(REAL_DATA) --out release --backend tflite-uint8
+	$(PY) scripts/benchmark.py --model release/kr-lpr --json-out release/benchmark.json
+	$(PY) scripts/build_hub_repo.py --model release/kr-lpr --out build/hub --eval-real release/eval_real.json \
+		--eval-synth release/eval_synth.json --benchmark release/benchmark.json
+
 clean:
 	rm -rf $(VENV) .venv-edge-tflite .venv-edge-litert .pytest_cache build dist src/*.egg-info

@@ -260,6 +260,7 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
         train_dataset=train_set,
         eval_dataset=eval_set,
         data_collator=collate_plates,
+        processing_class=processor,  # checkpoints then hold the processor too: each is a loadable folder
         compute_metrics=build_compute_metrics(processor.label_map),
         center_loss_start_step=config.center_loss_start_step,
     )
