@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 REAL_DATA ?= ../shared/data/real_kr
 
-.PHONY: demo test lint space venv install install-all browser edge-venvs clean
+.PHONY: demo test lint space venv install install-all browser edge-venvs clean release-report
 
 $(VENV)/.core:
 	$(PYTHON) -m venv $(VENV)

@@ -99,3 +99,9 @@ def test_evaluate_command_writes_documented_json(tmp_path):
             "by_layout", "by_style", "throughput_plates_per_s", "errors"} <= set(report)  # fmt: skip
     assert report["n"] == 6 and len(report["errors"]) == round(6 * (1 - report["plate_accuracy"]))
     assert (tmp_path / "errors.html").read_text().count("<img") == len(report["errors"])
+
+
+def test_evaluate_names_a_missing_model_folder(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate_main([str(tmp_path / "no-model"), str(tmp_path)])
+    assert exit_info.value.code == 2 and "no-model" in capsys.readouterr().err

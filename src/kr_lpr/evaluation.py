@@ -149,9 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--errors-html", help="write an HTML page of the misread images here")
     parser.add_argument("--skip-bad", action="store_true", help="leave out bad files, counting them")
     args = parser.parse_args(argv)
+    if not (Path(args.model) / "config.json").is_file():
+        parser.exit(2, f"kr-lpr evaluate: error: {args.model} is not a model folder (no config.json)\n")
     try:
         report = evaluate(args.model, args.data, args.split, args.backend, args.batch_size, args.skip_bad)
-    except ValueError as error:
+    except (ValueError, OSError) as error:
         parser.exit(2, f"kr-lpr evaluate: error: {error}\n")
     print(format_table(report))
     if args.json_path:
