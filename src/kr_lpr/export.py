@@ -134,7 +134,7 @@ def export_onnx(model: TinyLPRModel, path: str | os.PathLike) -> Path:
 
 
 def calibration_canvases(
-    processor: TinyLPRImageProcessor, images: Iterable | None = None, count: int = 256
+    processor: TinyLPRImageProcessor, images: Iterable | None = None, count: int = 1024
 ) -> np.ndarray:
     """`(N, H, W)` uint8 model inputs for calibration: `images`, else synthetic training-style plates."""
     if images is None:
@@ -268,7 +268,7 @@ def export_model(
     out_dir: str | os.PathLike,
     formats: Iterable[str] = FORMATS,
     calibration_images: Iterable | None = None,
-    num_calibration: int = 256,
+    num_calibration: int = 1024,
 ) -> dict[str, Path]:
     """Exports `model_dir` to `out_dir` and writes `export_report.json`.
 
@@ -380,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--formats", default=",".join(FORMATS), help=f"comma-separated, from {', '.join(FORMATS)}")
     parser.add_argument("--out", help="output folder (default: MODEL_DIR, where LicensePlateRecognizer looks)")
     parser.add_argument("--calibration-dir", help="plate images for uint8 calibration (default: synthetic plates)")
-    parser.add_argument("--num-calibration", type=int, default=256, help="calibration plates (default 256)")
+    parser.add_argument("--num-calibration", type=int, default=1024, help="calibration plates (default 1024)")
     args = parser.parse_args(argv)
     try:
         images = image_files(args.calibration_dir) if args.calibration_dir else None

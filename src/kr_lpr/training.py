@@ -251,7 +251,7 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     model, processor = build_model(config)
-    # channels_last makes the CPU depthwise convolutions ~1.7x faster per training step.
+    # channels_last makes the depthwise convolutions markedly faster on CPU.
     model = model.to(memory_format=torch.channels_last)
     train_set, eval_set = build_datasets(config, processor, model.config, start_step)
     trainer = LPRTrainer(

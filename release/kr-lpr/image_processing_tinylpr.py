@@ -1,0 +1,88 @@
+"""TinyLPR image processor: images to `pixel_values`, CTC logits to plate readings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
+
+from .plate_codec_tinylpr import DEFAULT_TOKENS, LabelMap, decode_batch
+from .preprocessing_tinylpr import PLACEMENTS, letterbox, load_image
+
+LABELS_FILE = "labels.names"
+
+
+class TinyLPRImageProcessor(BaseImageProcessor):
+    """Grayscale, resize keeping the aspect ratio, pad to the model size, scale to [0, 1].
+
+    Args:
+        image_height, image_width: model input size.
+        placement: where the resized plate sits in the padded canvas: "center" (default: a loose
+            detector crop keeps its margins balanced) or "top_left" (seeds 000 and 002).
+        pad_value: grey level of the padding (0-255).
+        labels: the token set, used by `post_process` to turn class ids into text.
+    """
+
+    model_input_names = ["pixel_values"]
+
+    def __init__(
+        self,
+        image_height: int = 64,
+        image_width: int = 128,
+        placement: str = "center",
+        pad_value: int = 0,
+        labels: list[str] | tuple[str, ...] = DEFAULT_TOKENS,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        if placement not in PLACEMENTS:
+            raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
+        if not 0 <= pad_value <= 255:
+            raise ValueError(f"pad_value must be in 0..255, got {pad_value}")
+        self.image_height = image_height
+        self.image_width = image_width
+        self.placement = placement
+        self.pad_value = pad_value
+        self.labels = list(labels)
+        self.label_map = LabelMap(self.labels)
+
+    def to_dict(self) -> dict:
+        output = super().to_dict()
+        output.pop("label_map", None)
+        return output
+
+    def letterbox(self, image) -> tuple[np.ndarray, object]:
+        """One image (path, PIL or array) to a `(H, W)` uint8 canvas and its letterbox geometry."""
+        return letterbox(load_image(image), self.image_width, self.image_height, self.placement, self.pad_value)
+
+    def preprocess(self, images, return_tensors: str | None = None, **kwargs) -> BatchFeature:
+        images = list(images) if isinstance(images, (list, tuple)) else [images]
+        if not images:
+            raise ValueError("no images given")
+        canvases = []
+        for index, image in enumerate(images):
+            try:
+                canvases.append(self.letterbox(image)[0])
+            except ValueError as error:
+                raise ValueError(f"image {index}: {error}") from error
+        pixel_values = (np.stack(canvases)[:, None].astype(np.float32)) / 255.0
+        return BatchFeature(data={"pixel_values": pixel_values}, tensor_type=return_tensors)
+
+    def post_process(self, outputs, method: str = "greedy", beam_width: int = 10) -> list[dict]:
+        """Decodes model outputs (or logits) to `{"text", "confidence", "valid", "char_confidences"}`.
+
+        `method="beam"` runs CTC beam search and keeps the best beam with a valid plate format.
+        """
+        logits = outputs.logits if hasattr(outputs, "logits") else outputs
+        if hasattr(logits, "detach"):
+            logits = logits.detach().float().cpu().numpy()
+        return decode_batch(np.asarray(logits), self.label_map, method, beam_width)
+
+    batch_decode = post_process
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *args, **kwargs):
+        saved = super().save_pretrained(save_directory, *args, **kwargs)
+        self.label_map.save(Path(save_directory) / LABELS_FILE)
+        return saved
