@@ -40,7 +40,7 @@ class TinyLPRConfig(PretrainedConfig):
         focal_alpha, focal_gamma: focal CTC parameters (seed 000: 0.8 and 3.0).
         mask_loss_weight, center_loss_weight: weights of the Dice+BCE mask loss and the center loss.
         mask_loss_stride: the mask loss compares maps and area-averaged masks at 1/stride of the
-            input size (4: 16x32 at 64x128), which halves a training step's cost on CPU.
+            input size (4: 16x32 at 64x128), which keeps the mask loss cheap on CPU.
         center_momentum: update rate of the class centres of the center loss.
     """
 
