@@ -35,6 +35,7 @@ from kr_lpr import TinyLPRConfig, TinyLPRImageProcessor, TinyLPRModel
 from kr_lpr.export import FILE_NAMES, export_model
 from kr_lpr.inference import LicensePlateRecognizer
 from kr_lpr.lpr_infer_template import load_runner
+from kr_lpr.preprocessing_tinylpr import to_pixel_values
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 64
@@ -82,7 +83,7 @@ def torch_runner(model: TinyLPRModel) -> Callable[[int], Callable]:
 
         def run(canvases: np.ndarray) -> np.ndarray:
             with torch.inference_mode():
-                return model(torch.from_numpy(canvases[:, None].astype(np.float32) / 255.0)).logits.numpy()
+                return model(torch.from_numpy(to_pixel_values(canvases))).logits.numpy()
 
         return run
 

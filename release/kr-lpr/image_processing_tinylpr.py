@@ -9,7 +9,7 @@ import numpy as np
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 
 from .plate_codec_tinylpr import DEFAULT_TOKENS, LabelMap, decode_batch
-from .preprocessing_tinylpr import PLACEMENTS, letterbox, load_image
+from .preprocessing_tinylpr import PLACEMENTS, letterbox, load_image, to_pixel_values
 
 LABELS_FILE = "labels.names"
 
@@ -57,17 +57,21 @@ class TinyLPRImageProcessor(BaseImageProcessor):
         """One image (path, PIL or array) to a `(H, W)` uint8 canvas and its letterbox geometry."""
         return letterbox(load_image(image), self.image_width, self.image_height, self.placement, self.pad_value)
 
-    def preprocess(self, images, return_tensors: str | None = None, **kwargs) -> BatchFeature:
+    def canvases(self, images, first_index: int = 0) -> np.ndarray:
+        """Letterboxed `(N, H, W)` uint8 canvases of one image or a list; errors name the image's index."""
         images = list(images) if isinstance(images, (list, tuple)) else [images]
         if not images:
             raise ValueError("no images given")
         canvases = []
-        for index, image in enumerate(images):
+        for index, image in enumerate(images, start=first_index):
             try:
                 canvases.append(self.letterbox(image)[0])
             except ValueError as error:
                 raise ValueError(f"image {index}: {error}") from error
-        pixel_values = (np.stack(canvases)[:, None].astype(np.float32)) / 255.0
+        return np.stack(canvases)
+
+    def preprocess(self, images, return_tensors: str | None = None, **kwargs) -> BatchFeature:
+        pixel_values = to_pixel_values(self.canvases(images))
         return BatchFeature(data={"pixel_values": pixel_values}, tensor_type=return_tensors)
 
     def post_process(self, outputs, method: str = "greedy", beam_width: int = 10) -> list[dict]:

@@ -15,14 +15,11 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from .data import PlateRecord, scan_plate_folder
-from .image_processing_tinylpr import TinyLPRImageProcessor
+from .inference import LicensePlateRecognizer
 from .metrics import plate_metrics
-from .modeling_tinylpr import TinyLPRModel
 from .plate_codec_tinylpr import decode_batch
 from .preprocessing_tinylpr import load_image
 
@@ -41,35 +38,16 @@ def select_records(data_dir: str | Path, split: str | None, skip_bad: bool) -> l
     return splits[chosen] if chosen else [record for records in splits.values() for record in records]
 
 
-class TorchLogits:
-    """Batched logits from the PyTorch model (the reference backend)."""
-
-    def __init__(self, model_dir: str | Path):
-        self.model = TinyLPRModel.from_pretrained(model_dir).eval()
-        self.processor = TinyLPRImageProcessor.from_pretrained(model_dir)
-
-    def __call__(self, images: list) -> np.ndarray:
-        pixel_values = self.processor(images=images, return_tensors="pt")["pixel_values"]
-        with torch.inference_mode():
-            return self.model(pixel_values).logits.numpy()
-
-
 def predict(model_dir: str | Path, records: list[PlateRecord], backend: str, batch_size: int) -> tuple[list, float]:
     """Greedy and format-filtered readings for every record, and plates per second end to end."""
     images = [load_image(record.path) for record in records]
-    if backend == "torch":
-        runner = TorchLogits(model_dir)
-        label_map = runner.processor.label_map
-    else:
-        from .inference import LicensePlateRecognizer
-
-        runner = LicensePlateRecognizer(model_dir, backend=backend).logits
-        label_map = TinyLPRImageProcessor.from_pretrained(model_dir).label_map
+    recognizer = LicensePlateRecognizer(model_dir, backend=backend, batch_size=batch_size)
+    label_map = recognizer.processor.label_map
     readings, seconds = [], 0.0
     for start in tqdm(range(0, len(images), batch_size), desc="evaluating", unit="batch"):
         batch = images[start : start + batch_size]
         began = time.perf_counter()
-        logits = runner(batch)
+        logits = recognizer.logits(batch)
         greedy = decode_batch(logits, label_map, "greedy")
         seconds += time.perf_counter() - began
         filtered = decode_batch(logits, label_map, "beam")
@@ -143,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", help="Hub-format model folder")
     parser.add_argument("data", help="plate folder, or a folder with labels.csv")
     parser.add_argument("--split", help="split to evaluate (default: test, else val, else everything)")
-    parser.add_argument("--backend", default="torch", help="torch (reference), or a LicensePlateRecognizer backend")
+    parser.add_argument("--backend", default="torch", help="LicensePlateRecognizer backend; torch is the reference")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--json", dest="json_path", help="write the report JSON here")
     parser.add_argument("--errors-html", help="write an HTML page of the misread images here")

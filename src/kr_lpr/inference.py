@@ -18,6 +18,7 @@ from . import __version__
 from .image_processing_tinylpr import TinyLPRImageProcessor
 from .lpr_infer_template import has_onnxruntime, import_tflite, load_runner
 from .modeling_tinylpr import TinyLPRModel
+from .preprocessing_tinylpr import to_pixel_values
 
 BACKENDS = ("auto", "onnx", "tflite-uint8", "tflite", "torch")
 MODEL_FILES = {"onnx": "model.onnx", "tflite": "model_float32.tflite", "tflite-uint8": "model_uint8.tflite"}
@@ -81,7 +82,7 @@ class TorchRunner:
         self.input_size = (config.image_height, config.image_width)
 
     def __call__(self, canvases: np.ndarray) -> np.ndarray:
-        pixel_values = torch.from_numpy(canvases[:, None].astype(np.float32) / 255.0)
+        pixel_values = torch.from_numpy(to_pixel_values(canvases))
         with torch.inference_mode():
             return self.model(pixel_values).logits.numpy()
 
@@ -132,31 +133,12 @@ class LicensePlateRecognizer:
                 f"the {self.backend} model takes {self.runner.input_size} images, the processor {expected}"
             )
 
-    def canvases(self, images: list, first_index: int = 0) -> np.ndarray:
-        """Letterboxed `(N, H, W)` uint8 canvases; a bad image raises ValueError naming its index."""
-        canvases = []
-        for index, image in enumerate(images, start=first_index):
-            try:
-                canvases.append(self.processor.letterbox(image)[0])
-            except ValueError as error:
-                raise ValueError(f"image {index}: {error}") from error
-        return np.stack(canvases)
-
     def logits(self, images) -> np.ndarray:
         """CTC logits `(N, time_steps, num_classes)` for images (paths, PIL images or arrays, or a list of them)."""
-        images = as_list(images)
-        batches = range(0, len(images), self.batch_size)
-        return np.concatenate([self.runner(self.canvases(images[i : i + self.batch_size], i)) for i in batches])
+        canvases = self.processor.canvases(images)
+        batches = range(0, len(canvases), self.batch_size)
+        return np.concatenate([self.runner(canvases[i : i + self.batch_size]) for i in batches])
 
     def __call__(self, images, method: str = "greedy", beam_width: int = 10) -> list[dict]:
         """Readings `{"text", "confidence", "valid", "char_confidences"}`, one per image (a list even for one)."""
         return self.processor.post_process(self.logits(images), method=method, beam_width=beam_width)
-
-
-def as_list(images) -> list:
-    if isinstance(images, (str, os.PathLike, np.ndarray)) or hasattr(images, "convert"):
-        return [images]
-    images = list(images)
-    if not images:
-        raise ValueError("no images given")
-    return images

@@ -30,7 +30,7 @@ import numpy as np
 
 # bundle: begin package imports
 from .plate_codec_tinylpr import LabelMap, decode_batch
-from .preprocessing_tinylpr import letterbox, load_image
+from .preprocessing_tinylpr import letterbox, load_image, to_pixel_values
 
 # bundle: end package imports
 
@@ -147,8 +147,7 @@ class OnnxRunner:
 
     def __call__(self, canvases: np.ndarray) -> np.ndarray:
         """`(B, H, W)` uint8 canvases to `(B, T, K)` float32 logits."""
-        pixel_values = canvases[:, None].astype(np.float32) / 255.0
-        return self.session.run(None, {self.input_name: pixel_values})[0]
+        return self.session.run(None, {self.input_name: to_pixel_values(canvases)})[0]
 
 
 def load_runner(path: str | os.PathLike, num_threads: int | None = None) -> TFLiteRunner | OnnxRunner:

@@ -102,6 +102,11 @@ def letterbox_geometry(width: int, height: int, target_width: int, target_height
     return Letterbox(resized_width / width, resized_height / height, offset_x, offset_y, resized_width, resized_height)
 
 
+def to_pixel_values(canvases: np.ndarray) -> np.ndarray:
+    """`(N, H, W)` uint8 canvases to the model's `(N, 1, H, W)` float32 input in [0, 1]."""
+    return canvases[:, None].astype(np.float32) / 255.0
+
+
 def letterbox(
     image: Image.Image, target_width: int, target_height: int, placement: str = "center", pad_value: int = 0
 ) -> tuple[np.ndarray, Letterbox]:

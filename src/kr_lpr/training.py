@@ -101,17 +101,17 @@ class TrainConfig:
     num_workers: int = 1
     num_threads: int = 0  # torch intra-op threads; 0 keeps torch's default
     seed: int = 0
-    # model (from scratch only)
-    image_height: int = 64
-    image_width: int = 128
-    width_multiplier: float = 1.0
-    feature_channels: int = 96
-    time_steps: int = 16
-    classifier_dropout: float = 0.1
-    focal_alpha: float = 0.8
-    focal_gamma: float = 3.0
-    mask_loss_weight: float = 1.0
-    center_loss_weight: float = 0.01
+    # model, from scratch only: None keeps TinyLPRConfig's default
+    image_height: int | None = None
+    image_width: int | None = None
+    width_multiplier: float | None = None
+    feature_channels: int | None = None
+    time_steps: int | None = None
+    classifier_dropout: float | None = None
+    focal_alpha: float | None = None
+    focal_gamma: float | None = None
+    mask_loss_weight: float | None = None
+    center_loss_weight: float | None = None
 
     @classmethod
     def from_file(cls, path: str | Path) -> TrainConfig:
@@ -176,7 +176,9 @@ def build_model(config: TrainConfig) -> tuple[TinyLPRModel, TinyLPRImageProcesso
         model = TinyLPRModel.from_pretrained(config.init_from)
         processor = TinyLPRImageProcessor.from_pretrained(config.init_from)
         return model, processor
-    model_config = TinyLPRConfig(**{name: getattr(config, name) for name in MODEL_FIELDS})
+    model_config = TinyLPRConfig(
+        **{name: getattr(config, name) for name in MODEL_FIELDS if getattr(config, name) is not None}
+    )
     processor = TinyLPRImageProcessor(model_config.image_height, model_config.image_width, labels=model_config.labels)
     return TinyLPRModel(model_config), processor
 
