@@ -22,6 +22,7 @@ from kr_lpr.synth import (
     token_histogram,
     write_dataset,
 )
+from kr_lpr.synth_render import DIGIT_FONTS, STROKE_FONTS, master_glyph
 from kr_lpr.synth_scene import PRESETS, compose, resolve_strength
 from kr_lpr.synth_text import COMMERCIAL_HANGUL, DELIVERY_HANGUL, PRIVATE_HANGUL, RENTAL_HANGUL
 
@@ -78,6 +79,26 @@ def test_boxes_sit_on_the_printed_characters():
             assert gray[box[1] : box[3], box[0] : box[2]].min() < 0.5 * paper, (sample["text"], box)
         gap = gray[y1[2] : y2[2], x2[2] + 1 : x1[3] - 1]  # between the Hangul and the serial
         assert gap.size and np.median(gap) > 0.7 * paper, sample["text"]
+
+
+def test_every_digit_font_draws_ten_distinct_tight_glyphs():
+    for font in DIGIT_FONTS:
+        glyphs = {digit: master_glyph(font, digit, 0) for digit in "0123456789"}
+        for digit, glyph in glyphs.items():
+            assert glyph[0].any() and glyph[-1].any() and glyph[:, 0].any() and glyph[:, -1].any(), (font, digit)
+        small = {digit: np.asarray(Image.fromarray(g).resize((24, 40))) / 255.0 for digit, g in glyphs.items()}
+        for a in small:
+            for b in small:
+                assert a == b or np.abs(small[a] - small[b]).mean() > 0.05, (font, a, b)
+
+
+def test_plate_typeface_digits_have_the_flat_top_of_the_real_plate_three_and_five():
+    for font in STROKE_FONTS:
+        for digit in "357":
+            top = master_glyph(font, digit, 0)[:8] > 127
+            assert top.any(axis=0).mean() > 0.7, (font, digit)
+        assert (master_glyph(font, "8", 0)[:8] > 127).any(axis=0).mean() < 0.7, font
+        assert master_glyph(font, "1", 0).shape[1] < 0.7 * master_glyph(font, "0", 0).shape[1], font
 
 
 def test_glyph_boxes_follow_the_perspective_warp_exactly(monkeypatch):

@@ -1,9 +1,11 @@
 """Draws flat, front-on plate faces: background, hologram/EV band, rim, bolts and embossed glyphs.
 
 Plate templates follow the official sizes (520x110 mm long plate, 335x155 mm short plate,
-335x170 mm two-row plate); glyph sizes and spacing within them were estimated from real crops. Glyphs come
-from pip-installed fonts (NanumGothic from `koreanize_matplotlib`, DejaVu Sans from matplotlib),
-condensed horizontally like the narrow Korean plate typeface and cached per font and weight.
+335x170 mm two-row plate); glyph sizes and spacing within them were estimated from real crops. Hangul
+glyphs come from pip-installed fonts (NanumGothic from `koreanize_matplotlib`), condensed horizontally
+like the narrow Korean plate typeface and cached per font and weight. Digits come from those fonts,
+DejaVu Sans (matplotlib), or `PLATE_DIGIT_STROKES`: the plate typeface's own digit shapes (flat-topped
+3 and 5, open 4, stadium 0), drawn as strokes because no pip package ships that typeface.
 """
 
 from __future__ import annotations
@@ -33,9 +35,31 @@ _MASTER_SIZE = 160  # font size of the cached master glyphs; they are resized pe
 _WEIGHTS = (0, 6, 12, 18)
 _WEIGHT_P = (0.1, 0.3, 0.35, 0.25)
 HANGUL_FONTS = ("nanum", "nanum-bold", "nanum-extrabold")
-DIGIT_FONTS = HANGUL_FONTS + ("dejavu", "dejavu-bold")
+# Stroke width of the drawn plate digits, as a fraction of the glyph height.
+STROKE_FONTS = {"plate": 0.12, "plate-bold": 0.16}
+DIGIT_FONTS = HANGUL_FONTS + ("dejavu", "dejavu-bold") + tuple(STROKE_FONTS)
 _HANGUL_FONT_P = (0.15, 0.45, 0.4)
-_DIGIT_FONT_P = (0.1, 0.35, 0.35, 0.05, 0.15)
+_DIGIT_FONT_P = (0.04, 0.14, 0.14, 0.03, 0.05, 0.3, 0.3)
+
+# Plate digits as strokes in a unit cell (x right, y down): ("line", x0, y0, x1, y1) or
+# ("arc", cx, cy, rx, ry, start_deg, end_deg) with angles clockwise from +x, as in cv2.ellipse2Poly.
+PLATE_DIGIT_STROKES: dict[str, tuple[tuple, ...]] = {
+    "0": (
+        ("arc", 0.5, 0.26, 0.5, 0.26, 180, 360),
+        ("line", 1, 0.26, 1, 0.74),
+        ("arc", 0.5, 0.74, 0.5, 0.26, 0, 180),
+        ("line", 0, 0.74, 0, 0.26),
+    ),
+    "1": (("line", 0.62, 0, 0.62, 1), ("line", 0.62, 0, 0.18, 0.22)),
+    "2": (("arc", 0.5, 0.27, 0.5, 0.27, 195, 380), ("line", 0.97, 0.36, 0, 1), ("line", 0, 1, 1, 1)),
+    "3": (("line", 0.04, 0, 0.96, 0), ("line", 0.96, 0, 0.36, 0.4), ("arc", 0.5, 0.68, 0.5, 0.31, 245, 515)),
+    "4": (("line", 0.74, 0, 0.74, 1), ("line", 0.74, 0, 0, 0.7), ("line", 0, 0.7, 1, 0.7)),
+    "5": (("line", 0.95, 0, 0.1, 0), ("line", 0.1, 0, 0.06, 0.45), ("arc", 0.5, 0.67, 0.5, 0.33, 222, 515)),
+    "6": (("arc", 0.5, 0.68, 0.5, 0.32, 0, 360), ("arc", 0.97, 0.68, 0.97, 0.68, 180, 265)),
+    "7": (("line", 0, 0, 1, 0), ("line", 1, 0, 0.3, 1)),
+    "8": (("arc", 0.5, 0.24, 0.42, 0.24, 0, 360), ("arc", 0.5, 0.7, 0.5, 0.3, 0, 360)),
+    "9": (("arc", 0.5, 0.32, 0.5, 0.32, 0, 360), ("arc", 0.03, 0.32, 0.97, 0.68, 0, 85)),
+}
 
 
 def _package_folder(name: str) -> Path:
@@ -86,11 +110,37 @@ def draw_text(draw: ImageDraw.ImageDraw, centre, text: str, font: str, size: int
     draw.bitmap((round(centre[0] - mask.width / 2), round(centre[1] - mask.height / 2)), mask, fill=colour)
 
 
+def _stroke_points(stroke: tuple, width: float, height: float, inset: float) -> np.ndarray:
+    kind, *values = stroke
+    if kind == "line":
+        points = np.array(values, dtype=np.float64).reshape(2, 2)
+    else:
+        cx, cy, rx, ry, start, end = values
+        angles = np.deg2rad(np.linspace(start, end, max(2, int(abs(end - start) / 6))))
+        points = np.column_stack([cx + rx * np.cos(angles), cy + ry * np.sin(angles)])
+    scale = np.array([width - 2 * inset, height - 2 * inset])
+    return np.round((points * scale + inset) * 16).astype(np.int32)  # 4 fractional bits for cv2
+
+
+def _stroke_glyph(font: str, char: str) -> np.ndarray:
+    """A plate digit drawn from `PLATE_DIGIT_STROKES` at the master size, anti-aliased."""
+    thickness = max(1, round(STROKE_FONTS[font] * _MASTER_SIZE))
+    width = round(_MASTER_SIZE * 0.56)
+    coverage = np.zeros((_MASTER_SIZE, width), dtype=np.uint8)
+    for stroke in PLATE_DIGIT_STROKES[char]:
+        points = _stroke_points(stroke, width, _MASTER_SIZE, thickness / 2)
+        cv2.polylines(coverage, [points], False, 255, thickness, cv2.LINE_AA, shift=4)
+    return coverage
+
+
 @functools.cache
 def master_glyph(font: str, char: str, weight: int) -> np.ndarray:
     """Tight-cropped uint8 coverage of one character, emboldened horizontally by `weight` pixels."""
-    mask = load_font(font, _MASTER_SIZE).getmask(char, mode="L")
-    coverage = np.asarray(mask, dtype=np.uint8).reshape(mask.size[1], mask.size[0])
+    if font in STROKE_FONTS:
+        coverage = _stroke_glyph(font, char)
+    else:
+        mask = load_font(font, _MASTER_SIZE).getmask(char, mode="L")
+        coverage = np.asarray(mask, dtype=np.uint8).reshape(mask.size[1], mask.size[0])
     rows, cols = np.nonzero(coverage)
     coverage = np.ascontiguousarray(coverage[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1])
     if weight:

@@ -62,7 +62,7 @@ PRESETS: dict[str, dict] = {
         "frame_p": 0.5,
         "rotation_deg": 8.0,
         "perspective": 0.06,
-        "shear": 0.18,
+        "shear": 0.3,
         "brightness": (0.7, 1.2),
         "contrast": (0.6, 1.1),
         "cast": 0.08,

@@ -34,11 +34,11 @@ class StyleRule:
     two_row_p: float  # share of plates in the two-row layout
 
 
-# Sampling proportions: real crops are ~90% white one-row plates, so white types get 62% of the mix
+# Sampling proportions: real crops are ~90% white one-row plates, so white types get 67% of the mix
 # while every other type stays common enough to teach its layout and every token.
 STYLE_RULES = {
     # 520x110 mm one-row `12가3456` (2006-2019)
-    "white": StyleRule(0.36, PRIVATE_HANGUL + RENTAL_HANGUL, 0.0, 0.0, 0.0),
+    "white": StyleRule(0.45, PRIVATE_HANGUL + RENTAL_HANGUL, 0.0, 0.0, 0.0),
     # 520x110 mm one-row `123가4567` (2019-2020, no hologram)
     "white-8": StyleRule(0.10, PRIVATE_HANGUL + RENTAL_HANGUL, 1.0, 0.0, 0.0),
     # 520x110 mm one-row `123가4567` with the 2020 reflective hologram band at the left
@@ -50,7 +50,7 @@ STYLE_RULES = {
     # 520x110 mm light-green plate of corporate cars (2024)
     "corporate": StyleRule(0.04, PRIVATE_HANGUL + RENTAL_HANGUL, 1.0, 0.0, 0.0),
     # 335x170 mm green two-row: `서울12` over `가3456` (to 2003) or `12가` over `3456` (2004-2006)
-    "green": StyleRule(0.12, PRIVATE_HANGUL, 0.0, 0.5, 1.0),
+    "green": StyleRule(0.09, PRIVATE_HANGUL, 0.0, 0.5, 1.0),
     # commercial: two-row `경기71` over `아3701`, or one-row with the region printed vertically at the left
     "yellow": StyleRule(0.11, COMMERCIAL_HANGUL + DELIVERY_HANGUL, 0.0, 1.0, 0.5),
     # construction machinery: region over `04노7823`
