@@ -5,7 +5,8 @@ is built so that the converter emits only Edge TPU builtins, with no layout glue
 DEPTHWISE_CONV_2D (ReLU6 fused), PAD, ADD, MEAN, LOGISTIC, MUL and RESHAPE. The
 per-step features follow seed 000: features as `(1, HW, 1, C)` times order weights as
 `(1, HW, T, 1)`, MEAN over axis 1, then the classifier as a 1x1 convolution. The output is
-logits (no softmax).
+logits (no softmax), or with `logit_floor` `max(logits, -floor) + floor` (a ReLU fused into the
+classifier; see `export.convert_tflite`).
 
 Export-time only (needs TensorFlow); not part of the Hub remote code.
 """
@@ -76,10 +77,11 @@ def keras_inverted_residual(x, module: TinyLPRInvertedResidual, name: str):
     return keras.layers.Add(name=f"{name}_residual")([x, out]) if module.use_residual else out
 
 
-def build_keras_model(model: TinyLPRModel) -> keras.Model:
+def build_keras_model(model: TinyLPRModel, logit_floor: float | None = None) -> keras.Model:
     """The inference graph of `model` (batch 1, `(1, H, W, 1)` input in [0, 1]) as a Keras model with its weights.
 
-    Layers are named after the PyTorch modules, so two builds give identical TFLite files.
+    Layers are named after the PyTorch modules, so two builds give identical TFLite files. With
+    `logit_floor` the output is `max(logits, -logit_floor) + logit_floor`.
     """
     config = model.config
     inputs = keras.Input((config.image_height, config.image_width, config.num_channels), 1, name="pixel_values")
@@ -106,9 +108,12 @@ def build_keras_model(model: TinyLPRModel) -> keras.Model:
     # keepdims: (1, 1, T, C), so the classifier is a 1x1 CONV_2D. The Edge TPU maps FULLY_CONNECTED
     # only with a one-dimensional output, and the per-step logits are (T, classes).
     sequence = keras.layers.Lambda(lambda t: keras.ops.mean(t, axis=1, keepdims=True), name="sequence")(weighted)
-    classifier = keras.layers.Conv2D(config.num_classes, 1, name="classifier")
+    classifier = keras.layers.Conv2D(
+        config.num_classes, 1, activation=None if logit_floor is None else "relu", name="classifier"
+    )
     logits = classifier(sequence)
     weight, bias = fold_linear_after_norm(model.classifier, model.sequence_norm)
+    bias = bias + (logit_floor or 0.0)
     classifier.set_weights([weight.T[None, None].astype(np.float32), bias.astype(np.float32)])  # (1, 1, C, classes)
     logits = keras.layers.Reshape((config.time_steps, config.num_classes), name="logits")(logits)
     return keras.Model(inputs, logits, name="tinylpr")
