@@ -5,7 +5,7 @@ Plate templates follow the official sizes (520x110 mm long plate, 335x155 mm sho
 glyphs come from pip-installed fonts (NanumGothic from `koreanize_matplotlib`), condensed horizontally
 like the narrow Korean plate typeface and cached per font and weight. Digits come from those fonts,
 DejaVu Sans (matplotlib), or `PLATE_DIGIT_STROKES`: the plate typeface's own digit shapes (flat-topped
-3 and 5, open 4, stadium 0), drawn as strokes because no pip package ships that typeface.
+3 and 5, open 4, stadium 0, straight-stemmed 6 and 9), drawn as strokes because no pip package ships that typeface.
 """
 
 from __future__ import annotations
@@ -55,10 +55,10 @@ PLATE_DIGIT_STROKES: dict[str, tuple[tuple, ...]] = {
     "3": (("line", 0.04, 0, 0.96, 0), ("line", 0.96, 0, 0.36, 0.4), ("arc", 0.5, 0.68, 0.5, 0.31, 245, 515)),
     "4": (("line", 0.74, 0, 0.74, 1), ("line", 0.74, 0, 0, 0.7), ("line", 0, 0.7, 1, 0.7)),
     "5": (("line", 0.95, 0, 0.1, 0), ("line", 0.1, 0, 0.06, 0.45), ("arc", 0.5, 0.67, 0.5, 0.33, 222, 515)),
-    "6": (("arc", 0.5, 0.68, 0.5, 0.32, 0, 360), ("arc", 0.97, 0.68, 0.97, 0.68, 180, 265)),
+    "6": (("arc", 0.5, 0.68, 0.5, 0.32, 0, 360), ("line", 0.8, 0, 0.06, 0.56)),
     "7": (("line", 0, 0, 1, 0), ("line", 1, 0, 0.42, 1)),
     "8": (("arc", 0.5, 0.24, 0.42, 0.24, 0, 360), ("arc", 0.5, 0.7, 0.5, 0.3, 0, 360)),
-    "9": (("arc", 0.5, 0.32, 0.5, 0.32, 0, 360), ("arc", 0.03, 0.32, 0.97, 0.68, 0, 85)),
+    "9": (("arc", 0.5, 0.32, 0.5, 0.32, 0, 360), ("line", 0.94, 0.44, 0.2, 1)),
 }
 
 
