@@ -36,10 +36,12 @@ _WEIGHTS = (0, 6, 12, 18)
 _WEIGHT_P = (0.1, 0.3, 0.35, 0.25)
 HANGUL_FONTS = ("nanum", "nanum-bold", "nanum-extrabold")
 # Stroke width of the drawn plate digits, as a fraction of the glyph height.
-STROKE_FONTS = {"plate": 0.12, "plate-bold": 0.16}
-DIGIT_FONTS = HANGUL_FONTS + ("dejavu", "dejavu-bold") + tuple(STROKE_FONTS)
+STROKE_FONTS = {"plate": 0.12, "plate-bold": 0.16, "plate-thin": 0.085}
+DIGIT_FONTS = HANGUL_FONTS + ("dejavu", "dejavu-bold", "plate", "plate-bold")
 _HANGUL_FONT_P = (0.15, 0.45, 0.4)
 _DIGIT_FONT_P = (0.04, 0.14, 0.14, 0.03, 0.05, 0.3, 0.3)
+# Old printed two-row plates (green, yellow, orange) often have thin, outlined lettering.
+THIN_DIGIT_FONTS = ("plate-thin", "nanum")
 
 # Plate digits as strokes in a unit cell (x right, y down): ("line", x0, y0, x1, y1) or
 # ("arc", cx, cy, rx, ry, start_deg, end_deg) with angles clockwise from +x, as in cv2.ellipse2Poly.
@@ -203,6 +205,7 @@ class Template:
     digit_aspect: tuple[float, float]
     band: str | None = None  # "hologram" or "ev": the printed panel at the left of newer plates
     vertical_region: bool = False  # the region is stacked at the left edge (commercial one-row plate)
+    thin_p: float = 0.0  # share of plates with thin lettering (`THIN_DIGIT_FONTS`, no emboldening)
 
 
 _LONG = (520, 110)
@@ -226,10 +229,18 @@ TEMPLATES = {
         _LONG, (Row(0.5, 0.7, 0.16, 0.95),), _LONG_BOLTS, (0.42, 0.52), vertical_region=True
     ),
     ("green", "two-row"): Template(
-        _TWO_ROW, (_TOP_ROW, Row(0.64, 0.56, 0.05, 0.95, (0.1, 0.22), (0.0, 0.05), 0.62)), _TWO_ROW_BOLTS, (0.52, 0.66)
+        _TWO_ROW,
+        (_TOP_ROW, Row(0.64, 0.56, 0.05, 0.95, (0.1, 0.22), (0.0, 0.05), 0.62)),
+        _TWO_ROW_BOLTS,
+        (0.52, 0.66),
+        thin_p=0.5,
     ),
     ("yellow", "two-row"): Template(
-        _TWO_ROW, (_TOP_ROW, Row(0.64, 0.56, 0.05, 0.95, (0.08, 0.18), (0.0, 0.05), 0.62)), _TWO_ROW_BOLTS, (0.5, 0.62)
+        _TWO_ROW,
+        (_TOP_ROW, Row(0.64, 0.56, 0.05, 0.95, (0.08, 0.18), (0.0, 0.05), 0.62)),
+        _TWO_ROW_BOLTS,
+        (0.5, 0.62),
+        thin_p=0.5,
     ),
     ("orange", "two-row"): Template(
         _TWO_ROW,
@@ -283,10 +294,11 @@ def split_rows(tokens: list[str], style: str, layout: str) -> list[list[int]]:
 
 def sample_typeface(rng: np.random.Generator, template: Template) -> Typeface:
     digit_aspect = rng.uniform(*template.digit_aspect)
+    thin = rng.random() < template.thin_p
     return Typeface(
-        digit_font=DIGIT_FONTS[pick(rng, _DIGIT_FONT_P)],
-        hangul_font=HANGUL_FONTS[pick(rng, _HANGUL_FONT_P)],
-        weight=_WEIGHTS[pick(rng, _WEIGHT_P)],
+        digit_font=THIN_DIGIT_FONTS[rng.integers(2)] if thin else DIGIT_FONTS[pick(rng, _DIGIT_FONT_P)],
+        hangul_font="nanum" if thin else HANGUL_FONTS[pick(rng, _HANGUL_FONT_P)],
+        weight=0 if thin else _WEIGHTS[pick(rng, _WEIGHT_P)],
         digit_aspect=digit_aspect,
         hangul_aspect=min(0.85, digit_aspect * rng.uniform(1.2, 1.5)),
     )

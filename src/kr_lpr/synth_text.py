@@ -50,7 +50,7 @@ STYLE_RULES = {
     # 520x110 mm light-green plate of corporate cars (2024)
     "corporate": StyleRule(0.04, PRIVATE_HANGUL + RENTAL_HANGUL, 1.0, 0.0, 0.0),
     # 335x170 mm green two-row: `서울12` over `가3456` (to 2003) or `12가` over `3456` (2004-2006)
-    "green": StyleRule(0.09, PRIVATE_HANGUL, 0.0, 0.5, 1.0),
+    "green": StyleRule(0.09, PRIVATE_HANGUL, 0.0, 0.25, 1.0),
     # commercial: two-row `경기71` over `아3701`, or one-row with the region printed vertically at the left
     "yellow": StyleRule(0.11, COMMERCIAL_HANGUL + DELIVERY_HANGUL, 0.0, 1.0, 0.5),
     # construction machinery: region over `04노7823`
