@@ -164,8 +164,7 @@ def convert_tflite(model: TinyLPRModel, canvases: np.ndarray | None = None) -> b
     among the calibration inputs pins down (plates need not contain pure black and white).
     The uint8 output is `floored_logits`: decoding ignores a per-step constant, and a class below
     -4 sits at least 6 below the top class (every step's top logit is above 2 on the real crops), so
-    readings keep their meaning while the output's range, and so its quantization step, shrinks by
-    a third (on the stage-1 release weights, output rounding alone cost 1 point on the real crops).
+    readings keep their meaning while the output's range, and so its quantization step, shrinks.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
