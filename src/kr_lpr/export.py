@@ -162,9 +162,9 @@ def convert_tflite(model: TinyLPRModel, canvases: np.ndarray | None = None) -> b
 
     The uint8 input is the raw grey canvas: its scale is 1/255 and zero point 0, which a ramp image
     among the calibration inputs pins down (plates need not contain pure black and white).
-    The uint8 output is `floored_logits`: decoding ignores a per-step constant, and a class below
-    -4 sits at least 6 below the top class (every step's top logit is above 2 on the real crops), so
-    readings keep their meaning while the output's range, and so its quantization step, shrinks.
+    The uint8 output is `floored_logits`: decoding ignores a per-step constant, and the top class of
+    a step is unchanged wherever its logit is above -4, so readings keep their meaning while the
+    output's range, and so its quantization step, shrinks (a ReLU fused into the classifier: no op added).
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
