@@ -97,6 +97,9 @@ class TFLiteRunner:
         self.input = self.interpreters[0].get_input_details()[0]
         self.output = self.interpreters[0].get_output_details()[0]
         self.input_size = tuple(int(v) for v in self.input["shape"][1:3])
+        scale, zero_point = self.input["quantization"]
+        # pixels / 255 quantized at 1/255 with zero point 0: the uint8 canvas bytes themselves
+        self.takes_canvas = self.input["dtype"] == np.uint8 and zero_point == 0 and abs(scale * 255 - 1) < 1e-6
         self.pool = ThreadPoolExecutor(workers) if workers > 1 else None
 
     def __call__(self, canvases: np.ndarray) -> np.ndarray:
@@ -117,9 +120,9 @@ class TFLiteRunner:
         return np.concatenate(outputs)
 
     def _quantize(self, canvases: np.ndarray) -> np.ndarray:
+        if self.takes_canvas and canvases.dtype == np.uint8:
+            return canvases
         scale, zero_point = self.input["quantization"]
-        if canvases.dtype == self.input["dtype"] == np.uint8 and zero_point == 0 and abs(scale * 255 - 1) < 1e-6:
-            return canvases  # pixels / 255 quantized at 1/255: the canvas bytes themselves
         pixels = canvases.astype(np.float32) / 255.0
         if not scale:
             return pixels

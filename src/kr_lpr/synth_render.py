@@ -40,7 +40,7 @@ STROKE_FONTS = {"plate": 0.12, "plate-bold": 0.16, "plate-thin": 0.085}
 DIGIT_FONTS = HANGUL_FONTS + ("dejavu", "dejavu-bold", "plate", "plate-bold")
 _HANGUL_FONT_P = (0.15, 0.45, 0.4)
 _DIGIT_FONT_P = (0.04, 0.14, 0.14, 0.03, 0.05, 0.3, 0.3)
-# Old printed two-row plates (green, yellow, orange) often have thin, outlined lettering.
+# Old printed two-row plates (green, yellow) often have thin lettering.
 THIN_DIGIT_FONTS = ("plate-thin", "nanum")
 
 # Plate digits as strokes in a unit cell (x right, y down): ("line", x0, y0, x1, y1) or
@@ -213,6 +213,14 @@ _LONG_BOLTS = ((0.028, 0.5), (0.972, 0.5))
 _TWO_ROW = (335, 170)
 _TWO_ROW_BOLTS = ((0.19, 0.21), (0.81, 0.21))
 _TOP_ROW = Row(0.21, 0.24, 0.26, 0.74, (0.03, 0.1), (0.05, 0.15))
+
+
+def _printed_two_row(spacing: tuple[float, float], digit_aspect: tuple[float, float]) -> Template:
+    """The old green and the yellow commercial two-row plate: small top row, large bottom row."""
+    bottom = Row(0.64, 0.56, 0.05, 0.95, spacing, (0.0, 0.05), 0.62)
+    return Template(_TWO_ROW, (_TOP_ROW, bottom), _TWO_ROW_BOLTS, digit_aspect, thin_p=0.5)
+
+
 _BANDED_ROW = Row(0.5, 0.7, 0.13, 0.955, (0.07, 0.14))
 TEMPLATES = {
     ("white", "one-row"): Template(
@@ -228,20 +236,8 @@ TEMPLATES = {
     ("yellow", "one-row"): Template(
         _LONG, (Row(0.5, 0.7, 0.16, 0.95),), _LONG_BOLTS, (0.42, 0.52), vertical_region=True
     ),
-    ("green", "two-row"): Template(
-        _TWO_ROW,
-        (_TOP_ROW, Row(0.64, 0.56, 0.05, 0.95, (0.1, 0.22), (0.0, 0.05), 0.62)),
-        _TWO_ROW_BOLTS,
-        (0.52, 0.66),
-        thin_p=0.5,
-    ),
-    ("yellow", "two-row"): Template(
-        _TWO_ROW,
-        (_TOP_ROW, Row(0.64, 0.56, 0.05, 0.95, (0.08, 0.18), (0.0, 0.05), 0.62)),
-        _TWO_ROW_BOLTS,
-        (0.5, 0.62),
-        thin_p=0.5,
-    ),
+    ("green", "two-row"): _printed_two_row((0.1, 0.22), (0.52, 0.66)),
+    ("yellow", "two-row"): _printed_two_row((0.08, 0.18), (0.5, 0.62)),
     ("orange", "two-row"): Template(
         _TWO_ROW,
         (Row(0.21, 0.24, 0.3, 0.7, region_gap=1.0), Row(0.64, 0.5, 0.04, 0.96, (0.06, 0.12), (0.05, 0.25), 0.55)),
@@ -294,11 +290,16 @@ def split_rows(tokens: list[str], style: str, layout: str) -> list[list[int]]:
 
 def sample_typeface(rng: np.random.Generator, template: Template) -> Typeface:
     digit_aspect = rng.uniform(*template.digit_aspect)
-    thin = rng.random() < template.thin_p
+    if rng.random() < template.thin_p:
+        digit_font, hangul_font, weight = THIN_DIGIT_FONTS[rng.integers(len(THIN_DIGIT_FONTS))], "nanum", 0
+    else:
+        digit_font = DIGIT_FONTS[pick(rng, _DIGIT_FONT_P)]
+        hangul_font = HANGUL_FONTS[pick(rng, _HANGUL_FONT_P)]
+        weight = _WEIGHTS[pick(rng, _WEIGHT_P)]
     return Typeface(
-        digit_font=THIN_DIGIT_FONTS[rng.integers(2)] if thin else DIGIT_FONTS[pick(rng, _DIGIT_FONT_P)],
-        hangul_font="nanum" if thin else HANGUL_FONTS[pick(rng, _HANGUL_FONT_P)],
-        weight=0 if thin else _WEIGHTS[pick(rng, _WEIGHT_P)],
+        digit_font=digit_font,
+        hangul_font=hangul_font,
+        weight=weight,
         digit_aspect=digit_aspect,
         hangul_aspect=min(0.85, digit_aspect * rng.uniform(1.2, 1.5)),
     )
