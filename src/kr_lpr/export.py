@@ -316,12 +316,12 @@ def export_model(
             **compare(written["onnx"], check, reference, processor),
             "ops": onnx_op_table(written["onnx"]),
         }
-    for name in ("tflite", "tflite-uint8"):
+    tflite_targets = (("tflite", None, reference), ("tflite-uint8", canvases, floored_logits(reference)))
+    for name, calibration, expected in tflite_targets:  # format, calibration canvases, logits to reproduce
         if name in formats:
-            content = convert_tflite(model, canvases if name == "tflite-uint8" else None)
+            content = convert_tflite(model, calibration)
             written[name] = out_dir / FILE_NAMES[name]
             written[name].write_bytes(content)
-            expected = floored_logits(reference) if name == "tflite-uint8" else reference
             report["formats"][name] = {**compare(written[name], check, expected, processor), **tflite_summary(content)}
     if quantize:
         report["edgetpu"] = edgetpu_check(written["tflite-uint8"].read_bytes())

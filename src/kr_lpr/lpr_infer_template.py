@@ -97,9 +97,12 @@ class TFLiteRunner:
         self.input = self.interpreters[0].get_input_details()[0]
         self.output = self.interpreters[0].get_output_details()[0]
         self.input_size = tuple(int(v) for v in self.input["shape"][1:3])
-        scale, zero_point = self.input["quantization"]
+        self.input_scale, self.input_zero_point = self.input["quantization"]
+        self.output_scale, self.output_zero_point = self.output["quantization"]
         # pixels / 255 quantized at 1/255 with zero point 0: the uint8 canvas bytes themselves
-        self.takes_canvas = self.input["dtype"] == np.uint8 and zero_point == 0 and abs(scale * 255 - 1) < 1e-6
+        self.takes_canvas = (
+            self.input["dtype"] == np.uint8 and self.input_zero_point == 0 and abs(self.input_scale * 255 - 1) < 1e-6
+        )
         self.pool = ThreadPoolExecutor(workers) if workers > 1 else None
 
     def __call__(self, canvases: np.ndarray) -> np.ndarray:
@@ -122,16 +125,17 @@ class TFLiteRunner:
     def _quantize(self, canvases: np.ndarray) -> np.ndarray:
         if self.takes_canvas and canvases.dtype == np.uint8:
             return canvases
-        scale, zero_point = self.input["quantization"]
         pixels = canvases.astype(np.float32) / 255.0
-        if not scale:
+        if not self.input_scale:
             return pixels
         limits = np.iinfo(self.input["dtype"])
-        return np.clip(np.round(pixels / scale) + zero_point, limits.min, limits.max).astype(self.input["dtype"])
+        quantized = np.round(pixels / self.input_scale) + self.input_zero_point
+        return np.clip(quantized, limits.min, limits.max).astype(self.input["dtype"])
 
     def _dequantize(self, logits: np.ndarray) -> np.ndarray:
-        scale, zero_point = self.output["quantization"]
-        return (logits.astype(np.float32) - zero_point) * scale if scale else logits
+        if not self.output_scale:
+            return logits
+        return (logits.astype(np.float32) - self.output_zero_point) * self.output_scale
 
 
 class OnnxRunner:
