@@ -22,7 +22,7 @@ from kr_lpr.synth import (
     token_histogram,
     write_dataset,
 )
-from kr_lpr.synth_render import DIGIT_FONTS, STROKE_FONTS, master_glyph
+from kr_lpr.synth_render import DIGIT_FONTS, STROKE_FONTS, TEMPLATES, master_glyph, sample_typeface
 from kr_lpr.synth_scene import PRESETS, compose, resolve_strength
 from kr_lpr.synth_text import COMMERCIAL_HANGUL, DELIVERY_HANGUL, PRIVATE_HANGUL, RENTAL_HANGUL
 
@@ -99,6 +99,23 @@ def test_plate_typeface_digits_have_the_flat_top_of_the_real_plate_three_and_fiv
             assert top.any(axis=0).mean() > 0.7, (font, digit)
         assert (master_glyph(font, "8", 0)[:8] > 127).any(axis=0).mean() < 0.7, font
         assert master_glyph(font, "1", 0).shape[1] < 0.7 * master_glyph(font, "0", 0).shape[1], font
+
+
+def test_plate_typeface_seven_is_narrow_and_its_stem_ends_vertical():
+    """Real plate 7s (read as 1 when the generator drew a wide diagonal 7) bend down to a vertical stem."""
+    for font in STROKE_FONTS:
+        seven = master_glyph(font, "7", 0) > 127
+        height, width = seven.shape
+        centre = [np.nonzero(seven[round(f * (height - 1))])[0].mean() for f in (0.3, 0.7, 0.97)]
+        assert width < 0.9 * master_glyph(font, "0", 0).shape[1], font
+        assert centre[0] - centre[1] > 2 * (centre[1] - centre[2]) >= 0, (font, centre)
+
+
+def test_hangul_is_never_heavier_than_the_digits_and_often_lighter():
+    rng = np.random.default_rng(0)
+    typefaces = [sample_typeface(rng, TEMPLATES["white", "one-row"]) for _ in range(400)]
+    assert all(t.hangul_weight <= t.weight for t in typefaces)
+    assert 0.2 < np.mean([t.hangul_weight < t.weight for t in typefaces]) < 0.8
 
 
 def test_glyph_boxes_follow_the_perspective_warp_exactly(monkeypatch):

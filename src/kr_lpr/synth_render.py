@@ -5,7 +5,8 @@ Plate templates follow the official sizes (520x110 mm long plate, 335x155 mm sho
 glyphs come from pip-installed fonts (NanumGothic from `koreanize_matplotlib`), condensed horizontally
 like the narrow Korean plate typeface and cached per font and weight. Digits come from those fonts,
 DejaVu Sans (matplotlib), or `PLATE_DIGIT_STROKES`: the plate typeface's own digit shapes (flat-topped
-3 and 5, open 4, stadium 0, straight-stemmed 6 and 9), drawn as strokes because no pip package ships that typeface.
+3 and 5, open 4, stadium 0, straight-stemmed 6 and 9, a narrow 7 whose stem bends to vertical), drawn
+as strokes because no pip package ships that typeface.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ HANGUL_FONTS = ("nanum", "nanum-bold", "nanum-extrabold")
 # Stroke width of the drawn plate digits, as a fraction of the glyph height.
 STROKE_FONTS = {"plate": 0.12, "plate-bold": 0.16, "plate-thin": 0.085}
 DIGIT_FONTS = HANGUL_FONTS + ("dejavu", "dejavu-bold", "plate", "plate-bold")
-_HANGUL_FONT_P = (0.15, 0.45, 0.4)
+_HANGUL_FONT_P = (0.25, 0.45, 0.3)
 _DIGIT_FONT_P = (0.04, 0.14, 0.14, 0.03, 0.05, 0.3, 0.3)
 # Old printed two-row plates (green, yellow) often have thin lettering.
 THIN_DIGIT_FONTS = ("plate-thin", "nanum")
@@ -58,7 +59,7 @@ PLATE_DIGIT_STROKES: dict[str, tuple[tuple, ...]] = {
     "4": (("line", 0.74, 0, 0.74, 1), ("line", 0.74, 0, 0, 0.7), ("line", 0, 0.7, 1, 0.7)),
     "5": (("line", 0.95, 0, 0.1, 0), ("line", 0.1, 0, 0.06, 0.45), ("arc", 0.5, 0.67, 0.5, 0.33, 222, 515)),
     "6": (("arc", 0.5, 0.68, 0.5, 0.32, 0, 360), ("line", 0.8, 0, 0.06, 0.56)),
-    "7": (("line", 0, 0, 1, 0), ("line", 1, 0, 0.42, 1)),
+    "7": (("line", 0.2, 0, 1, 0), ("arc", 1.45, 1, 0.9, 1.155, 180, 240)),
     "8": (("arc", 0.5, 0.24, 0.42, 0.24, 0, 360), ("arc", 0.5, 0.7, 0.5, 0.3, 0, 360)),
     "9": (("arc", 0.5, 0.32, 0.5, 0.32, 0, 360), ("line", 0.94, 0.44, 0.2, 1)),
 }
@@ -163,11 +164,15 @@ class Typeface:
     digit_font: str
     hangul_font: str
     weight: int
+    hangul_weight: int  # real plates often print Hangul lighter than the digits
     digit_aspect: float
     hangul_aspect: float
 
     def font(self, char: str) -> str:
         return self.digit_font if char.isdigit() else self.hangul_font
+
+    def char_weight(self, char: str) -> int:
+        return self.weight if char.isdigit() else self.hangul_weight
 
     def cell_width(self, char: str, height: float) -> float:
         return height * (self.digit_aspect if char.isdigit() else self.hangul_aspect)
@@ -291,15 +296,18 @@ def split_rows(tokens: list[str], style: str, layout: str) -> list[list[int]]:
 def sample_typeface(rng: np.random.Generator, template: Template) -> Typeface:
     digit_aspect = rng.uniform(*template.digit_aspect)
     if rng.random() < template.thin_p:
-        digit_font, hangul_font, weight = THIN_DIGIT_FONTS[rng.integers(len(THIN_DIGIT_FONTS))], "nanum", 0
+        digit_font, hangul_font = THIN_DIGIT_FONTS[rng.integers(len(THIN_DIGIT_FONTS))], "nanum"
+        weight_step = hangul_weight_step = 0
     else:
         digit_font = DIGIT_FONTS[pick(rng, _DIGIT_FONT_P)]
         hangul_font = HANGUL_FONTS[pick(rng, _HANGUL_FONT_P)]
-        weight = _WEIGHTS[pick(rng, _WEIGHT_P)]
+        weight_step = pick(rng, _WEIGHT_P)
+        hangul_weight_step = max(0, weight_step - int(rng.integers(0, 3)))
     return Typeface(
         digit_font=digit_font,
         hangul_font=hangul_font,
-        weight=weight,
+        weight=_WEIGHTS[weight_step],
+        hangul_weight=_WEIGHTS[hangul_weight_step],
         digit_aspect=digit_aspect,
         hangul_aspect=min(0.85, digit_aspect * rng.uniform(1.2, 1.5)),
     )
@@ -312,11 +320,12 @@ def _place_row(
     height = row.height * plate_h * rng.uniform(0.93, 1.05)
     centre_y = (row.y + rng.uniform(-0.025, 0.025)) * plate_h
     spacing, group_gap = rng.uniform(*row.spacing) * height, rng.uniform(*row.group_gap) * height
+    hangul_height = height * row.hangul_scale * rng.uniform(0.86, 1.0)  # real Hangul sits a little smaller
     # (char, token index, glyph height, space before it)
     chars = []
     for index in indices:
         token = tokens[index]
-        glyph_height = height * (row.hangul_scale if token in HANGUL else 1.0)
+        glyph_height = hangul_height if token in HANGUL else height
         for k, char in enumerate(token):
             if not chars:
                 gap = 0.0
@@ -503,7 +512,7 @@ def draw_plate(
     for glyph in glyphs:
         x, y = round(glyph.x * scale), round(glyph.y * scale)
         w, h = max(1, round(glyph.width * scale)), max(1, round(glyph.height * scale))
-        _stamp(text, _glyph_mask(typeface.font(glyph.char), glyph.char, typeface.weight, w, h), x, y)
+        _stamp(text, _glyph_mask(typeface.font(glyph.char), glyph.char, typeface.char_weight(glyph.char), w, h), x, y)
         box = boxes[glyph.token]
         boxes[glyph.token] = (np.fmin(box[0], x), np.fmin(box[1], y), np.fmax(box[2], x + w), np.fmax(box[3], y + h))
     canvas = np.asarray(plate, dtype=np.float32)
