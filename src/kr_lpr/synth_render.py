@@ -168,11 +168,9 @@ class Typeface:
     digit_aspect: float
     hangul_aspect: float
 
-    def font(self, char: str) -> str:
-        return self.digit_font if char.isdigit() else self.hangul_font
-
-    def char_weight(self, char: str) -> int:
-        return self.weight if char.isdigit() else self.hangul_weight
+    def lettering(self, char: str) -> tuple[str, int]:
+        """The font and emboldening of `char`."""
+        return (self.digit_font, self.weight) if char.isdigit() else (self.hangul_font, self.hangul_weight)
 
     def cell_width(self, char: str, height: float) -> float:
         return height * (self.digit_aspect if char.isdigit() else self.hangul_aspect)
@@ -512,7 +510,8 @@ def draw_plate(
     for glyph in glyphs:
         x, y = round(glyph.x * scale), round(glyph.y * scale)
         w, h = max(1, round(glyph.width * scale)), max(1, round(glyph.height * scale))
-        _stamp(text, _glyph_mask(typeface.font(glyph.char), glyph.char, typeface.char_weight(glyph.char), w, h), x, y)
+        font, weight = typeface.lettering(glyph.char)
+        _stamp(text, _glyph_mask(font, glyph.char, weight, w, h), x, y)
         box = boxes[glyph.token]
         boxes[glyph.token] = (np.fmin(box[0], x), np.fmin(box[1], y), np.fmax(box[2], x + w), np.fmax(box[3], y + h))
     canvas = np.asarray(plate, dtype=np.float32)
