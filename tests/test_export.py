@@ -224,8 +224,6 @@ def test_uint8_reads_real_plates_like_pytorch(tmp_path):
     reference = evaluate(model, REAL_DATA, backend="torch")
     quantized = evaluate(model, REAL_DATA, backend="tflite-uint8")
     print(f"\nreal plates: PyTorch {reference['plate_accuracy']:.2%}, uint8 TFLite {quantized['plate_accuracy']:.2%}")
-    # A broken quantization (input scale, output dequantization, calibration) collapses these. The
-    # product target (at most 0.5 points lost) is reported by scripts/evaluate.py and is not met by
-    # post-training quantization of the release weights (README "Results"), so it is not asserted here.
-    assert quantized["char_accuracy"] >= reference["char_accuracy"] - 0.03
-    assert quantized["plate_accuracy"] >= 0.8 * reference["plate_accuracy"]
+    # The product target: at most 0.5 points lost (a broken quantization loses tens).
+    assert quantized["plate_accuracy"] >= reference["plate_accuracy"] - 0.005
+    assert quantized["char_accuracy"] >= reference["char_accuracy"] - 0.005

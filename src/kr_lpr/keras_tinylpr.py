@@ -3,8 +3,8 @@
 The Keras model takes the trained PyTorch weights with BatchNorm folded into the convolutions and
 is built so that the converter emits only Edge TPU builtins, with no layout glue: CONV_2D and
 DEPTHWISE_CONV_2D (ReLU6 fused), PAD, ADD, MEAN, LOGISTIC, MUL and RESHAPE. The
-per-step features follow seed 000: features as `(1, HW, 1, C)` times order weights as
-`(1, HW, T, 1)`, MEAN over axis 1, then the classifier as a 1x1 convolution. The output is
+per-step features follow seed 000: features as `(1, HW, 1, C)`, scaled per channel, times order
+weights as `(1, HW, T, 1)`, MEAN over axis 1, then the classifier as a 1x1 convolution. The output is
 logits (no softmax), or with `logit_floor` `max(logits, -floor) + floor` (a ReLU fused into the
 classifier; see `export.convert_tflite`).
 
@@ -32,12 +32,30 @@ def fold_conv_norm(conv: nn.Conv2d, norm: nn.BatchNorm2d | None = None) -> tuple
     return weight.numpy(), bias.numpy()
 
 
-def fold_linear_after_norm(linear: nn.Linear, norm: nn.BatchNorm1d) -> tuple[np.ndarray, np.ndarray]:
-    """An eval-mode BatchNorm followed by a linear layer as one `(out, in)` weight and bias."""
+def sequence_scale(norm: nn.BatchNorm1d) -> torch.Tensor:
+    """How much `sequence_norm` magnifies each channel of the per-step means, `|gamma| / sigma`, over its maximum.
+
+    The graph multiplies the features by it before the weighted mean, and the classifier takes it
+    back out: exact in float. In the uint8 graph the per-step means share one rounding step, and
+    in raw units a channel that the classifier reads over a spread of 0.01 would get the same step
+    as one read over 1; scaled, each channel is rounded in the units the classifier reads it in.
+    """
+    scale = norm.weight.detach().abs() / torch.sqrt(norm.running_var + norm.eps)
+    return (scale / scale.max()).clamp(min=1e-6)  # a channel the classifier ignores still divides back
+
+
+def fold_linear_after_norm(
+    linear: nn.Linear, norm: nn.BatchNorm1d, input_scale: torch.Tensor | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """An eval-mode BatchNorm followed by a linear layer as one `(out, in)` weight and bias, for inputs
+    that arrive multiplied by `input_scale` (per channel)."""
     scale = norm.weight.detach().double() / torch.sqrt(norm.running_var.double() + norm.eps)
     shift = norm.bias.detach().double() - norm.running_mean.double() * scale
     weight = linear.weight.detach().double()
-    return (weight * scale).numpy(), (linear.bias.detach().double() + weight @ shift).numpy()
+    bias = linear.bias.detach().double() + weight @ shift
+    if input_scale is not None:
+        scale = scale / input_scale.detach().double()
+    return (weight * scale).numpy(), bias.numpy()
 
 
 def keras_conv(x, conv: nn.Conv2d, name: str, norm: nn.BatchNorm2d | None = None, activation: str | None = None):
@@ -104,6 +122,10 @@ def build_keras_model(model: TinyLPRModel, logit_floor: float | None = None) -> 
     _, height, width, channels = features.shape
     features = keras.layers.Reshape((height * width, 1, channels), name="features_flat")(features)
     weights = keras.layers.Reshape((height * width, config.time_steps, 1), name="order_weights_flat")(weights)
+    # See sequence_scale: without it the uint8 model read 7 points fewer real plates than PyTorch.
+    scale = sequence_scale(model.sequence_norm)
+    scale_vector = scale.numpy().astype(np.float32).reshape(1, 1, 1, channels)
+    features = keras.layers.Lambda(lambda t: t * scale_vector, name="features_scaled")(features)
     weighted = keras.layers.Multiply(name="weighted_features")([features, weights])  # (1, HW, T, C)
     # keepdims: (1, 1, T, C), so the classifier is a 1x1 CONV_2D. The Edge TPU maps FULLY_CONNECTED
     # only with a one-dimensional output, and the per-step logits are (T, classes).
@@ -112,7 +134,7 @@ def build_keras_model(model: TinyLPRModel, logit_floor: float | None = None) -> 
         config.num_classes, 1, activation=None if logit_floor is None else "relu", name="classifier"
     )
     logits = classifier(sequence)
-    weight, bias = fold_linear_after_norm(model.classifier, model.sequence_norm)
+    weight, bias = fold_linear_after_norm(model.classifier, model.sequence_norm, scale)
     bias = bias + (logit_floor or 0.0)
     classifier.set_weights([weight.T[None, None].astype(np.float32), bias.astype(np.float32)])  # (1, 1, C, classes)
     logits = keras.layers.Reshape((config.time_steps, config.num_classes), name="logits")(logits)
