@@ -76,10 +76,10 @@ def print_drop_from_pytorch(report: dict, pytorch_json: Path) -> bool:
         return False
     reference = json.loads(pytorch_json.read_text(encoding="utf-8"))
     drop = 100 * (reference["plate_accuracy"] - report["plate_accuracy"])
-    verdict = "met" if drop <= MAX_EXPORT_DROP_POINTS else "NOT met"
+    met = drop <= MAX_EXPORT_DROP_POINTS
     print(f"drop from PyTorch ({reference['plate_accuracy']:.2%}): {drop:+.2f} points "
-          f"(target at most {MAX_EXPORT_DROP_POINTS}): {verdict}")  # fmt: skip
-    return drop <= MAX_EXPORT_DROP_POINTS
+          f"(target at most {MAX_EXPORT_DROP_POINTS}): {'met' if met else 'NOT met'}")  # fmt: skip
+    return met
 
 
 if __name__ == "__main__":

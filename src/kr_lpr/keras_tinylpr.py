@@ -21,12 +21,17 @@ from torch import nn
 from .modeling_tinylpr import TinyLPRConvNormAct, TinyLPRInvertedResidual, TinyLPRModel
 
 
+def norm_scale(norm: nn.modules.batchnorm._BatchNorm, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """What an eval-mode BatchNorm multiplies each channel by, `gamma / sigma` (float64 for the folds)."""
+    return norm.weight.detach().to(dtype) / torch.sqrt(norm.running_var.to(dtype) + norm.eps)
+
+
 def fold_conv_norm(conv: nn.Conv2d, norm: nn.BatchNorm2d | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A convolution followed by an eval-mode BatchNorm as one `(out, in/groups, kh, kw)` kernel and bias."""
     weight = conv.weight.detach().double()
     bias = conv.bias.detach().double() if conv.bias is not None else weight.new_zeros(weight.shape[0])
     if norm is not None:
-        scale = norm.weight.detach().double() / torch.sqrt(norm.running_var.double() + norm.eps)
+        scale = norm_scale(norm)
         weight = weight * scale[:, None, None, None]
         bias = (bias - norm.running_mean.double()) * scale + norm.bias.detach().double()
     return weight.numpy(), bias.numpy()
@@ -40,22 +45,20 @@ def sequence_scale(norm: nn.BatchNorm1d) -> torch.Tensor:
     in raw units a channel that the classifier reads over a spread of 0.01 would get the same step
     as one read over 1; scaled, each channel is rounded in the units the classifier reads it in.
     """
-    scale = norm.weight.detach().abs() / torch.sqrt(norm.running_var + norm.eps)
+    scale = norm_scale(norm, torch.float32).abs()  # the graph multiplies in float32
     return (scale / scale.max()).clamp(min=1e-6)  # a channel the classifier ignores still divides back
 
 
 def fold_linear_after_norm(
-    linear: nn.Linear, norm: nn.BatchNorm1d, input_scale: torch.Tensor | None = None
+    linear: nn.Linear, norm: nn.BatchNorm1d, input_scale: torch.Tensor
 ) -> tuple[np.ndarray, np.ndarray]:
     """An eval-mode BatchNorm followed by a linear layer as one `(out, in)` weight and bias, for inputs
     that arrive multiplied by `input_scale` (per channel)."""
-    scale = norm.weight.detach().double() / torch.sqrt(norm.running_var.double() + norm.eps)
+    scale = norm_scale(norm)
     shift = norm.bias.detach().double() - norm.running_mean.double() * scale
     weight = linear.weight.detach().double()
     bias = linear.bias.detach().double() + weight @ shift
-    if input_scale is not None:
-        scale = scale / input_scale.detach().double()
-    return (weight * scale).numpy(), bias.numpy()
+    return (weight * (scale / input_scale)).numpy(), bias.numpy()
 
 
 def keras_conv(x, conv: nn.Conv2d, name: str, norm: nn.BatchNorm2d | None = None, activation: str | None = None):
