@@ -22,7 +22,15 @@ from kr_lpr.synth import (
     token_histogram,
     write_dataset,
 )
-from kr_lpr.synth_render import DIGIT_FONTS, STROKE_FONTS, TEMPLATES, master_glyph, sample_typeface
+from kr_lpr.synth_render import (
+    DIGIT_FONTS,
+    HANGUL_FONTS,
+    STROKE_FONTS,
+    TEMPLATES,
+    Typeface,
+    master_glyph,
+    sample_typeface,
+)
 from kr_lpr.synth_scene import PRESETS, compose, resolve_strength
 from kr_lpr.synth_text import COMMERCIAL_HANGUL, DELIVERY_HANGUL, PRIVATE_HANGUL, RENTAL_HANGUL
 
@@ -81,15 +89,38 @@ def test_boxes_sit_on_the_printed_characters():
         assert gap.size and np.median(gap) > 0.7 * paper, sample["text"]
 
 
-def test_every_digit_font_draws_ten_distinct_tight_glyphs():
-    for font in sorted(set(DIGIT_FONTS) | set(STROKE_FONTS)):
-        glyphs = {digit: master_glyph(font, digit, 0) for digit in "0123456789"}
-        for digit, glyph in glyphs.items():
-            assert glyph[0].any() and glyph[-1].any() and glyph[:, 0].any() and glyph[:, -1].any(), (font, digit)
-        small = {digit: np.asarray(Image.fromarray(g).resize((24, 40))) / 255.0 for digit, g in glyphs.items()}
+@pytest.mark.parametrize(
+    ("fonts", "chars", "min_difference"),
+    [(DIGIT_FONTS + tuple(STROKE_FONTS), "0123456789", 0.05), (HANGUL_FONTS + tuple(STROKE_FONTS), HANGUL, 0.02)],
+    ids=["digits", "hangul"],
+)
+def test_every_font_draws_distinct_tight_glyphs(fonts, chars, min_difference):
+    """Hangul pairs such as 두/무 differ in one stroke, hence the lower bound."""
+    for font in sorted(set(fonts)):
+        glyphs = {char: master_glyph(font, char, 0) for char in chars}
+        for char, glyph in glyphs.items():
+            assert glyph[0].any() and glyph[-1].any() and glyph[:, 0].any() and glyph[:, -1].any(), (font, char)
+        small = {char: np.asarray(Image.fromarray(g).resize((32, 40))) / 255.0 for char, g in glyphs.items()}
         for a in small:
             for b in small:
-                assert a == b or np.abs(small[a] - small[b]).mean() > 0.05, (font, a, b)
+                assert a == b or np.abs(small[a] - small[b]).mean() > min_difference, (font, a, b)
+
+
+def test_plate_typeface_hangul_is_composed_from_its_jamo():
+    """머 and 허 (confused on real plates) share the vowel and differ in a closed ㅁ against ㅎ's cap and ring."""
+    meo, heo = (master_glyph("plate", char, 0) > 127 for char in "머허")
+    assert meo.shape == heo.shape
+    vowel = slice(round(0.7 * meo.shape[1]), None)
+    assert (meo[:, vowel] == heo[:, vowel]).mean() > 0.97
+    consonant = slice(0, round(0.6 * meo.shape[1]))
+    assert (meo[:, consonant] != heo[:, consonant]).mean() > 0.15
+
+
+def test_region_names_keep_a_font_that_has_them_when_hangul_uses_the_plate_strokes():
+    typeface = Typeface("plate", "plate", weight=0, hangul_weight=0, digit_aspect=0.5, hangul_aspect=0.7)
+    assert typeface.lettering("서", "서") == ("plate", 0)
+    assert typeface.lettering("서", "서울")[0] in HANGUL_FONTS and typeface.lettering("서", "서울")[0] != "plate"
+    assert typeface.lettering("7", "7") == ("plate", 0)
 
 
 def test_plate_typeface_digits_have_the_flat_top_of_the_real_plate_three_and_five():

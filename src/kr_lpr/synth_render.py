@@ -3,10 +3,11 @@
 Plate templates follow the official sizes (520x110 mm long plate, 335x155 mm short plate,
 335x170 mm two-row plate); glyph sizes and spacing within them were estimated from real crops. Hangul
 glyphs come from pip-installed fonts (NanumGothic from `koreanize_matplotlib`), condensed horizontally
-like the narrow Korean plate typeface and cached per font and weight. Digits come from those fonts,
-DejaVu Sans (matplotlib), or `PLATE_DIGIT_STROKES`: the plate typeface's own digit shapes (flat-topped
-3 and 5, open 4, stadium 0, straight-stemmed 6 and 9, a narrow 7 whose stem bends to vertical), drawn
-as strokes because no pip package ships that typeface.
+like the narrow Korean plate typeface and cached per font and weight, or are composed from the plate
+typeface's jamo (`PLATE_JAMO_STROKES`: uniform geometric strokes, a square ㅁ, a ㅎ with a short cap over
+a long bar). Digits come from those fonts, DejaVu Sans (matplotlib), or `PLATE_DIGIT_STROKES`: the plate
+typeface's own digit shapes (flat-topped 3 and 5, open 4, stadium 0, straight-stemmed 6 and 9, a narrow 7
+whose stem bends to vertical). Both are drawn as strokes because no pip package ships that typeface.
 """
 
 from __future__ import annotations
@@ -35,11 +36,14 @@ _MASTER_SIZE = 160  # font size of the cached master glyphs; they are resized pe
 # Extra horizontal stroke width in master pixels: condensing a glyph thins its vertical strokes.
 _WEIGHTS = (0, 6, 12, 18)
 _WEIGHT_P = (0.1, 0.3, 0.35, 0.25)
-HANGUL_FONTS = ("nanum", "nanum-bold", "nanum-extrabold")
-# Stroke width of the drawn plate digits, as a fraction of the glyph height.
+# Stroke width of the drawn plate typeface, as a fraction of the glyph height.
 STROKE_FONTS = {"plate": 0.12, "plate-bold": 0.16, "plate-thin": 0.085}
-DIGIT_FONTS = HANGUL_FONTS + ("dejavu", "dejavu-bold", "plate", "plate-bold")
-_HANGUL_FONT_P = (0.25, 0.45, 0.3)
+# A syllable stacks up to five horizontal strokes (호) where a digit has three: thinner strokes keep it open.
+_HANGUL_STROKE_SCALE = 0.75
+NANUM_FONTS = ("nanum", "nanum-bold", "nanum-extrabold")
+HANGUL_FONTS = NANUM_FONTS + ("plate", "plate-bold")
+DIGIT_FONTS = NANUM_FONTS + ("dejavu", "dejavu-bold", "plate", "plate-bold")
+_HANGUL_FONT_P = (0.1, 0.2, 0.15, 0.35, 0.2)
 _DIGIT_FONT_P = (0.04, 0.14, 0.14, 0.03, 0.05, 0.3, 0.3)
 # Old printed two-row plates (green, yellow) often have thin lettering.
 THIN_DIGIT_FONTS = ("plate-thin", "nanum")
@@ -63,6 +67,64 @@ PLATE_DIGIT_STROKES: dict[str, tuple[tuple, ...]] = {
     "8": (("arc", 0.5, 0.24, 0.42, 0.24, 0, 360), ("arc", 0.5, 0.7, 0.5, 0.3, 0, 360)),
     "9": (("arc", 0.5, 0.32, 0.5, 0.32, 0, 360), ("line", 0.94, 0.44, 0.2, 1)),
 }
+
+# The plate typeface's jamo in the same unit-cell strokes; a syllable fits its initial consonant into
+# the box its vowel leaves free (`_SYLLABLE_LAYOUT`). ㄱ leans when a vertical vowel follows (가, 거).
+PLATE_JAMO_STROKES: dict[str, tuple[tuple, ...]] = {
+    "ㄱ": (("line", 0, 0, 1, 0), ("line", 1, 0, 1, 1)),
+    "ㄱ/": (("line", 0, 0, 0.9, 0), ("line", 0.9, 0, 0.25, 1)),
+    "ㄴ": (("line", 0, 0, 0, 1), ("line", 0, 1, 1, 1)),
+    "ㄷ": (("line", 1, 0, 0, 0), ("line", 0, 0, 0, 1), ("line", 0, 1, 1, 1)),
+    "ㄹ": (
+        ("line", 0, 0, 1, 0),
+        ("line", 1, 0, 1, 0.5),
+        ("line", 1, 0.5, 0, 0.5),
+        ("line", 0, 0.5, 0, 1),
+        ("line", 0, 1, 1, 1),
+    ),
+    "ㅁ": (("line", 0, 0, 1, 0), ("line", 1, 0, 1, 1), ("line", 1, 1, 0, 1), ("line", 0, 1, 0, 0)),
+    "ㅂ": (("line", 0, 0, 0, 1), ("line", 1, 0, 1, 1), ("line", 0, 0.45, 1, 0.45), ("line", 0, 1, 1, 1)),
+    "ㅅ": (("line", 0.5, 0, 0, 1), ("line", 0.5, 0, 1, 1)),
+    "ㅇ": (("arc", 0.5, 0.5, 0.5, 0.5, 0, 360),),
+    "ㅈ": (("line", 0, 0, 1, 0), ("line", 0.5, 0, 0, 1), ("line", 0.52, 0.35, 1, 1)),
+    "ㅎ": (("line", 0.3, 0, 0.7, 0), ("line", 0, 0.25, 1, 0.25), ("arc", 0.5, 0.7, 0.4, 0.3, 0, 360)),
+    "ㅏ": (("line", 0.8, 0, 0.8, 1), ("line", 0.8, 0.5, 1, 0.5)),
+    "ㅓ": (("line", 1, 0, 1, 1), ("line", 0.74, 0.5, 1, 0.5)),
+    "ㅐ": (("line", 0.7, 0, 0.7, 1), ("line", 0.7, 0.5, 0.84, 0.5), ("line", 1, 0, 1, 1)),
+    "ㅗ": (("line", 0.5, 0.66, 0.5, 0.92), ("line", 0, 0.92, 1, 0.92)),
+    "ㅜ": (("line", 0, 0.66, 1, 0.66), ("line", 0.5, 0.66, 0.5, 1)),
+}
+_INITIALS = "ㄱㄲㄴㄷㄸㄹㅁㅂㅃㅅㅆㅇㅈㅉㅊㅋㅌㅍㅎ"
+_VOWELS = "ㅏㅐㅑㅒㅓㅔㅕㅖㅗㅘㅙㅚㅛㅜ"
+# Vowel -> the consonant's box (x0, y0, x1, y1) in the syllable cell.
+_SYLLABLE_LAYOUT = {
+    "ㅏ": (0, 0.12, 0.6, 0.88),
+    "ㅓ": (0, 0.12, 0.6, 0.88),
+    "ㅐ": (0, 0.12, 0.54, 0.88),
+    "ㅗ": (0.1, 0, 0.9, 0.52),
+    "ㅜ": (0.1, 0, 0.9, 0.52),
+}
+
+
+def plate_strokes(char: str) -> tuple[tuple, ...]:
+    """A digit's or an open Hangul syllable's strokes in the unit cell (syllables from their jamo)."""
+    if char.isdigit():
+        return PLATE_DIGIT_STROKES[char]
+    initial, vowel = divmod((ord(char) - 0xAC00) // 28, 21)
+    initial, vowel = _INITIALS[initial], _VOWELS[vowel]
+    if initial == "ㄱ" and vowel in "ㅏㅓ":
+        initial = "ㄱ/"
+    x0, y0, x1, y1 = _SYLLABLE_LAYOUT[vowel]
+    strokes = list(PLATE_JAMO_STROKES[vowel])
+    for kind, *values in PLATE_JAMO_STROKES[initial]:
+        if kind == "line":
+            xa, ya, xb, yb = values
+            placed = (xa * (x1 - x0) + x0, ya * (y1 - y0) + y0, xb * (x1 - x0) + x0, yb * (y1 - y0) + y0)
+        else:
+            cx, cy, rx, ry, start, end = values
+            placed = (cx * (x1 - x0) + x0, cy * (y1 - y0) + y0, rx * (x1 - x0), ry * (y1 - y0), start, end)
+        strokes.append((kind, *placed))
+    return tuple(strokes)
 
 
 def _package_folder(name: str) -> Path:
@@ -126,11 +188,12 @@ def _stroke_points(stroke: tuple, width: float, height: float, inset: float) -> 
 
 
 def _stroke_glyph(font: str, char: str) -> np.ndarray:
-    """A plate digit drawn from `PLATE_DIGIT_STROKES` at the master size, anti-aliased."""
-    thickness = max(1, round(STROKE_FONTS[font] * _MASTER_SIZE))
-    width = round(_MASTER_SIZE * 0.56)
+    """A character of the plate typeface drawn from `plate_strokes` at the master size, anti-aliased."""
+    digit = char.isdigit()
+    thickness = max(1, round(STROKE_FONTS[font] * _MASTER_SIZE * (1 if digit else _HANGUL_STROKE_SCALE)))
+    width = round(_MASTER_SIZE * (0.56 if digit else 0.8))
     coverage = np.zeros((_MASTER_SIZE, width), dtype=np.uint8)
-    for stroke in PLATE_DIGIT_STROKES[char]:
+    for stroke in plate_strokes(char):
         points = _stroke_points(stroke, width, _MASTER_SIZE, thickness / 2)
         cv2.polylines(coverage, [points], False, 255, thickness, cv2.LINE_AA, shift=4)
     return coverage
@@ -168,9 +231,13 @@ class Typeface:
     digit_aspect: float
     hangul_aspect: float
 
-    def lettering(self, char: str) -> tuple[str, int]:
-        """The font and emboldening of `char`."""
-        return (self.digit_font, self.weight) if char.isdigit() else (self.hangul_font, self.hangul_weight)
+    def lettering(self, char: str, token: str) -> tuple[str, int]:
+        """The font and emboldening of `char`, a character of the plate token `token`."""
+        if char.isdigit():
+            return self.digit_font, self.weight
+        if self.hangul_font in STROKE_FONTS and token not in HANGUL:
+            return "nanum", self.hangul_weight  # the jamo strokes draw the use letters, not region names
+        return self.hangul_font, self.hangul_weight
 
     def cell_width(self, char: str, height: float) -> float:
         return height * (self.digit_aspect if char.isdigit() else self.hangul_aspect)
@@ -294,7 +361,7 @@ def split_rows(tokens: list[str], style: str, layout: str) -> list[list[int]]:
 def sample_typeface(rng: np.random.Generator, template: Template) -> Typeface:
     digit_aspect = rng.uniform(*template.digit_aspect)
     if rng.random() < template.thin_p:
-        digit_font, hangul_font = THIN_DIGIT_FONTS[rng.integers(len(THIN_DIGIT_FONTS))], "nanum"
+        digit_font = hangul_font = THIN_DIGIT_FONTS[rng.integers(len(THIN_DIGIT_FONTS))]
         weight_step = hangul_weight_step = 0
     else:
         digit_font = DIGIT_FONTS[pick(rng, _DIGIT_FONT_P)]
@@ -510,7 +577,7 @@ def draw_plate(
     for glyph in glyphs:
         x, y = round(glyph.x * scale), round(glyph.y * scale)
         w, h = max(1, round(glyph.width * scale)), max(1, round(glyph.height * scale))
-        font, weight = typeface.lettering(glyph.char)
+        font, weight = typeface.lettering(glyph.char, tokens[glyph.token])
         _stamp(text, _glyph_mask(font, glyph.char, weight, w, h), x, y)
         box = boxes[glyph.token]
         boxes[glyph.token] = (np.fmin(box[0], x), np.fmin(box[1], y), np.fmax(box[2], x + w), np.fmax(box[3], y + h))
