@@ -45,8 +45,8 @@ HANGUL_FONTS = NANUM_FONTS + ("plate", "plate-bold")
 DIGIT_FONTS = NANUM_FONTS + ("dejavu", "dejavu-bold", "plate", "plate-bold")
 _HANGUL_FONT_P = (0.1, 0.2, 0.15, 0.35, 0.2)
 _DIGIT_FONT_P = (0.04, 0.14, 0.14, 0.03, 0.05, 0.3, 0.3)
-# Old printed two-row plates (green, yellow) often have thin lettering.
-THIN_DIGIT_FONTS = ("plate-thin", "nanum")
+# Old printed two-row plates (green, yellow) often have thin lettering, digits and Hangul alike.
+THIN_FONTS = ("plate-thin", "nanum")
 
 # Plate digits as strokes in a unit cell (x right, y down): ("line", x0, y0, x1, y1) or
 # ("arc", cx, cy, rx, ry, start_deg, end_deg) with angles clockwise from +x, as in cv2.ellipse2Poly.
@@ -69,7 +69,8 @@ PLATE_DIGIT_STROKES: dict[str, tuple[tuple, ...]] = {
 }
 
 # The plate typeface's jamo in the same unit-cell strokes; a syllable fits its initial consonant into
-# the box its vowel leaves free (`_SYLLABLE_LAYOUT`). ㄱ leans when a vertical vowel follows (가, 거).
+# the box its vowel leaves free (`_SYLLABLE_LAYOUT`, `plate_polylines`). ㄱ leans when a vertical
+# vowel follows (가, 거).
 PLATE_JAMO_STROKES: dict[str, tuple[tuple, ...]] = {
     "ㄱ": (("line", 0, 0, 1, 0), ("line", 1, 0, 1, 1)),
     "ㄱ/": (("line", 0, 0, 0.9, 0), ("line", 0.9, 0, 0.25, 1)),
@@ -106,25 +107,28 @@ _SYLLABLE_LAYOUT = {
 }
 
 
-def plate_strokes(char: str) -> tuple[tuple, ...]:
-    """A digit's or an open Hangul syllable's strokes in the unit cell (syllables from their jamo)."""
+def _unit_points(stroke: tuple) -> np.ndarray:
+    """A stroke's polyline `(n, 2)` in the unit cell."""
+    kind, *values = stroke
+    if kind == "line":
+        return np.array(values, dtype=np.float64).reshape(2, 2)
+    cx, cy, rx, ry, start, end = values
+    angles = np.deg2rad(np.linspace(start, end, max(2, int(abs(end - start) / 6))))
+    return np.column_stack([cx + rx * np.cos(angles), cy + ry * np.sin(angles)])
+
+
+def plate_polylines(char: str) -> list[np.ndarray]:
+    """A digit's or an open Hangul syllable's polylines in the unit cell; a syllable's consonant is
+    its jamo scaled into the box the vowel leaves free."""
     if char.isdigit():
-        return PLATE_DIGIT_STROKES[char]
+        return [_unit_points(stroke) for stroke in PLATE_DIGIT_STROKES[char]]
     initial, vowel = divmod((ord(char) - 0xAC00) // 28, 21)
     initial, vowel = _INITIALS[initial], _VOWELS[vowel]
     if initial == "ㄱ" and vowel in "ㅏㅓ":
         initial = "ㄱ/"
     x0, y0, x1, y1 = _SYLLABLE_LAYOUT[vowel]
-    strokes = list(PLATE_JAMO_STROKES[vowel])
-    for kind, *values in PLATE_JAMO_STROKES[initial]:
-        if kind == "line":
-            xa, ya, xb, yb = values
-            placed = (xa * (x1 - x0) + x0, ya * (y1 - y0) + y0, xb * (x1 - x0) + x0, yb * (y1 - y0) + y0)
-        else:
-            cx, cy, rx, ry, start, end = values
-            placed = (cx * (x1 - x0) + x0, cy * (y1 - y0) + y0, rx * (x1 - x0), ry * (y1 - y0), start, end)
-        strokes.append((kind, *placed))
-    return tuple(strokes)
+    consonant = [_unit_points(stroke) * (x1 - x0, y1 - y0) + (x0, y0) for stroke in PLATE_JAMO_STROKES[initial]]
+    return [_unit_points(stroke) for stroke in PLATE_JAMO_STROKES[vowel]] + consonant
 
 
 def _package_folder(name: str) -> Path:
@@ -175,27 +179,17 @@ def draw_text(draw: ImageDraw.ImageDraw, centre, text: str, font: str, size: int
     draw.bitmap((round(centre[0] - mask.width / 2), round(centre[1] - mask.height / 2)), mask, fill=colour)
 
 
-def _stroke_points(stroke: tuple, width: float, height: float, inset: float) -> np.ndarray:
-    kind, *values = stroke
-    if kind == "line":
-        points = np.array(values, dtype=np.float64).reshape(2, 2)
-    else:
-        cx, cy, rx, ry, start, end = values
-        angles = np.deg2rad(np.linspace(start, end, max(2, int(abs(end - start) / 6))))
-        points = np.column_stack([cx + rx * np.cos(angles), cy + ry * np.sin(angles)])
-    scale = np.array([width - 2 * inset, height - 2 * inset])
-    return np.round((points * scale + inset) * 16).astype(np.int32)  # 4 fractional bits for cv2
-
-
 def _stroke_glyph(font: str, char: str) -> np.ndarray:
-    """A character of the plate typeface drawn from `plate_strokes` at the master size, anti-aliased."""
+    """A character of the plate typeface drawn from `plate_polylines` at the master size, anti-aliased."""
     digit = char.isdigit()
     thickness = max(1, round(STROKE_FONTS[font] * _MASTER_SIZE * (1 if digit else _HANGUL_STROKE_SCALE)))
     width = round(_MASTER_SIZE * (0.56 if digit else 0.8))
     coverage = np.zeros((_MASTER_SIZE, width), dtype=np.uint8)
-    for stroke in plate_strokes(char):
-        points = _stroke_points(stroke, width, _MASTER_SIZE, thickness / 2)
-        cv2.polylines(coverage, [points], False, 255, thickness, cv2.LINE_AA, shift=4)
+    inset = thickness / 2  # strokes stay inside the cell
+    scale = np.array([width - 2 * inset, _MASTER_SIZE - 2 * inset])
+    for points in plate_polylines(char):
+        pixels = np.round((points * scale + inset) * 16).astype(np.int32)  # 4 fractional bits for cv2
+        cv2.polylines(coverage, [pixels], False, 255, thickness, cv2.LINE_AA, shift=4)
     return coverage
 
 
@@ -275,7 +269,7 @@ class Template:
     digit_aspect: tuple[float, float]
     band: str | None = None  # "hologram" or "ev": the printed panel at the left of newer plates
     vertical_region: bool = False  # the region is stacked at the left edge (commercial one-row plate)
-    thin_p: float = 0.0  # share of plates with thin lettering (`THIN_DIGIT_FONTS`, no emboldening)
+    thin_p: float = 0.0  # share of plates with thin lettering (`THIN_FONTS`, no emboldening)
 
 
 _LONG = (520, 110)
@@ -361,7 +355,7 @@ def split_rows(tokens: list[str], style: str, layout: str) -> list[list[int]]:
 def sample_typeface(rng: np.random.Generator, template: Template) -> Typeface:
     digit_aspect = rng.uniform(*template.digit_aspect)
     if rng.random() < template.thin_p:
-        digit_font = hangul_font = THIN_DIGIT_FONTS[rng.integers(len(THIN_DIGIT_FONTS))]
+        digit_font = hangul_font = THIN_FONTS[rng.integers(len(THIN_FONTS))]
         weight_step = hangul_weight_step = 0
     else:
         digit_font = DIGIT_FONTS[pick(rng, _DIGIT_FONT_P)]
