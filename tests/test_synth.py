@@ -28,6 +28,7 @@ from kr_lpr.synth_render import (
     STROKE_FONTS,
     TEMPLATES,
     Typeface,
+    layout_glyphs,
     master_glyph,
     sample_typeface,
 )
@@ -147,6 +148,26 @@ def test_hangul_is_never_heavier_than_the_digits_and_often_lighter():
     typefaces = [sample_typeface(rng, TEMPLATES["white", "one-row"]) for _ in range(400)]
     assert all(t.hangul_weight <= t.weight for t in typefaces)
     assert 0.2 < np.mean([t.hangul_weight < t.weight for t in typefaces]) < 0.8
+
+
+@pytest.mark.parametrize("style", ["green", "yellow"])
+def test_old_two_row_plates_print_a_low_wide_top_row(style):
+    """As on real 1996-2006 plates: round top-row digits over ~30-40% of the width, below the bottom digits."""
+    rng = np.random.default_rng(3)
+    template = TEMPLATES[style, "two-row"]
+    plate_w, plate_h = template.size_mm
+    widest = []
+    for _ in range(50):
+        tokens = LABEL_MAP.split(sample_plate_text(rng, style)[0])
+        glyphs = layout_glyphs(rng, tokens, template, style, "two-row", sample_typeface(rng, template))
+        top = [g for g in glyphs if g.y + g.height < 0.4 * plate_h]
+        bottom_digit = max(g.height for g in glyphs if g not in top)
+        top_digits = [g for g in top if g.char.isdigit()]
+        widest.append(max(g.width / g.height for g in top_digits))
+        assert all(g.height < 0.45 * bottom_digit for g in top_digits)
+        span = (max(g.x + g.width for g in top) - min(g.x for g in top)) / plate_w
+        assert 0.22 < span < 0.6, span
+    assert 0.7 < np.median(widest) and max(widest) < 1.05
 
 
 def test_glyph_boxes_follow_the_perspective_warp_exactly(monkeypatch):

@@ -257,6 +257,7 @@ class Row:
     group_gap: tuple[float, float] = (0.1, 0.3)
     hangul_scale: float = 1.0  # Hangul height relative to the digits (smaller on two-row plates)
     region_gap: float = 0.06  # between the two syllables of a region, in glyph heights
+    widen: float = 1.0  # glyph width relative to the plate's condensation (`Typeface.digit_aspect`)
 
 
 @dataclass(frozen=True)
@@ -276,7 +277,9 @@ _LONG = (520, 110)
 _LONG_BOLTS = ((0.028, 0.5), (0.972, 0.5))
 _TWO_ROW = (335, 170)
 _TWO_ROW_BOLTS = ((0.19, 0.21), (0.81, 0.21))
-_TOP_ROW = Row(0.21, 0.24, 0.26, 0.74, (0.03, 0.1), (0.05, 0.15))
+# Real old two-row plates print the top row low and wide: round digits (width ~0.85 of the height), the
+# Hangul as wide, spread over 30-43% of the plate width (measured on crops of the 1996-2006 green plates).
+_TOP_ROW = Row(0.2, 0.19, 0.22, 0.78, (0.15, 0.5), (0.05, 0.3), widen=1.4)
 
 
 def _printed_two_row(spacing: tuple[float, float], digit_aspect: tuple[float, float]) -> Template:
@@ -395,7 +398,7 @@ def _place_row(
             else:
                 gap = spacing
             chars.append((char, index, glyph_height, gap))
-    cells = np.array([typeface.cell_width(char, h) for char, _, h, _ in chars])
+    cells = np.array([typeface.cell_width(char, h) * row.widen for char, _, h, _ in chars])
     gaps = np.array([gap for *_, gap in chars])
     span = (row.x1 - row.x0) * plate_w
     shrink = min(1.0, span / (cells.sum() + gaps.sum()))  # too long for the plate: narrow glyphs and gaps
