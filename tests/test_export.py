@@ -11,6 +11,7 @@ import onnx
 import onnxruntime
 import pytest
 import torch
+from conftest import load_script
 from PIL import Image
 
 from kr_lpr import TinyLPRImageProcessor, TinyLPRModel
@@ -229,3 +230,14 @@ def test_uint8_reads_real_plates_like_pytorch(tmp_path):
     # The product target, at most 0.5 points, is printed by `scripts/evaluate.py --backend tflite-uint8`.
     assert quantized["plate_accuracy"] >= reference["plate_accuracy"] - 0.05
     assert quantized["char_accuracy"] >= reference["char_accuracy"] - 0.01
+
+
+def test_quantization_report_gives_every_layer_its_error_in_rounding_steps():
+    report = load_script("scripts/quantization_report.py")
+    rows = report.layer_errors(str(RELEASE_MODEL), num_calibration=64, num_debug=16)
+    assert {"backbone_0", "attention_project", "order_maps", "sequence", "classifier"} <= {row["layer"] for row in rows}
+    rms = np.array([row["rms_error_steps"] for row in rows])
+    assert np.isfinite(rms).all()
+    # The release weights after the per-step scaling: every layer near plain rounding noise (~0.29 steps).
+    assert 0.2 < np.median(rms) < 0.4
+    assert rms.max() < 1.5

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import warnings
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -157,8 +157,9 @@ def floored_logits(logits: np.ndarray) -> np.ndarray:
     return np.maximum(logits, -UINT8_LOGIT_FLOOR) + UINT8_LOGIT_FLOOR
 
 
-def convert_tflite(model: TinyLPRModel, canvases: np.ndarray | None = None) -> bytes:
-    """TFLite float32, or with calibration `canvases` full-integer int8 with uint8 input and output.
+def tflite_converter(model: TinyLPRModel, canvases: np.ndarray | None = None):
+    """The TFLite converter of `model`: float32, or with calibration `canvases` full-integer int8 with
+    uint8 input and output.
 
     The uint8 input is the raw grey canvas: its scale is 1/255 and zero point 0, which a ramp image
     among the calibration inputs pins down (plates need not contain pure black and white).
@@ -186,10 +187,21 @@ def convert_tflite(model: TinyLPRModel, canvases: np.ndarray | None = None) -> b
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.uint8
         converter.inference_output_type = tf.uint8
-    # Keras prints its SavedModel signature and the converter warns about input statistics: noise here.
+    return converter
+
+
+@contextlib.contextmanager
+def quiet_conversion() -> Iterator[None]:
+    """Keras prints its SavedModel signature and the converter warns about input statistics: noise here."""
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        return converter.convert()
+        yield
+
+
+def convert_tflite(model: TinyLPRModel, canvases: np.ndarray | None = None) -> bytes:
+    """The TFLite flatbuffer of `tflite_converter(model, canvases)`."""
+    with quiet_conversion():
+        return tflite_converter(model, canvases).convert()
 
 
 def tflite_graph(content: bytes):

@@ -1,0 +1,87 @@
+"""Where the uint8 TFLite model loses precision: each layer's error against its float twin.
+
+    python scripts/quantization_report.py --model release/kr-lpr
+
+Converts the model as `kr-lpr export` does (same calibration plates), then runs TFLite's
+`QuantizationDebugger` on fresh synthetic plates: for every quantized tensor, the root-mean-square
+and the largest difference between the uint8 graph fed with float inputs layer by layer and the float
+graph, in units of that tensor's rounding step. Rounding alone gives about 0.29 steps (uniform error);
+a layer far above its neighbours is the one to fix (as the per-step means were, see
+`keras_tinylpr.sequence_scale`). A sigmoid saturated near 1 shows about 1 step: uint8 stores 1 as
+255/256. Synthetic plates only: the real crops stay for evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+
+import numpy as np
+
+from kr_lpr.export import calibration_canvases, load_pretrained, quiet_conversion, tflite_converter
+from kr_lpr.synth import SyntheticPlateStream
+
+DEBUG_SEED = 31337  # not a training, calibration or validation seed
+# PAD and RESHAPE move values without rounding them.
+ROUNDING = {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN", "LOGISTIC", "MUL"}
+
+
+def layer_errors(model_dir: str, num_calibration: int, num_debug: int) -> list[dict]:
+    """One `layer_row` per tensor that the uint8 graph rounds, in graph order."""
+    import tensorflow as tf
+
+    model, processor = load_pretrained(model_dir)
+    calibration = calibration_canvases(processor, count=num_calibration)
+    plates = (sample["image"] for sample in SyntheticPlateStream(seed=DEBUG_SEED, strength="train"))
+    debug = calibration_canvases(processor, plates, count=num_debug)
+
+    def debug_dataset():
+        for canvas in debug:
+            yield [canvas[None, :, :, None].astype(np.float32) / 255.0]
+
+    with quiet_conversion():
+        converter = tflite_converter(model, calibration)
+        debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=debug_dataset)
+        debugger.run()
+    dump = io.StringIO()
+    debugger.layer_statistics_dump(dump)
+    dump.seek(0)
+    return [layer_row(stats) for stats in csv.DictReader(dump) if stats["op_name"] in ROUNDING]
+
+
+def layer_row(stats: dict[str, str]) -> dict:
+    """One row of the debugger's dump with the errors in rounding steps and the Keras layer's name."""
+    step = float(stats["scale"])
+    return {
+        "op": stats["op_name"],
+        "layer": stats["tensor_name"].split(";")[0].split("/")[1].removesuffix("_1"),
+        "step": step,
+        "rms_error_steps": float(np.sqrt(float(stats["mean_squared_error"]))) / step,
+        "max_error_steps": float(stats["max_abs_error"]) / step,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="release/kr-lpr")
+    parser.add_argument("--num-calibration", type=int, default=1024, help="as `kr-lpr export`")
+    parser.add_argument("--num-debug", type=int, default=128, help="synthetic plates compared layer by layer")
+    args = parser.parse_args(argv)
+    rounded = layer_errors(args.model, args.num_calibration, args.num_debug)
+    print(f"{'op':<18} {'layer':<22} {'step':>10} {'rms error':>10} {'max error':>10}  (in steps)")
+    for row in rounded:
+        print(
+            f"{row['op']:<18} {row['layer']:<22} {row['step']:>10.4g} "
+            f"{row['rms_error_steps']:>10.3f} {row['max_error_steps']:>10.3f}"
+        )
+    worst = max(rounded, key=lambda row: row["rms_error_steps"])
+    median = np.median([row["rms_error_steps"] for row in rounded])
+    print(f"\nRMS error over layers: median {median:.3f} steps, largest {worst['rms_error_steps']:.3f}", end=" ")
+    print(f"({worst['layer']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
