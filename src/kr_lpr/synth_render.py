@@ -277,8 +277,8 @@ _LONG = (520, 110)
 _LONG_BOLTS = ((0.028, 0.5), (0.972, 0.5))
 _TWO_ROW = (335, 170)
 _TWO_ROW_BOLTS = ((0.19, 0.21), (0.81, 0.21))
-# Real old two-row plates print the top row low and wide: round digits (width ~0.85 of the height), the
-# Hangul as wide, spread over 30-43% of the plate width (measured on crops of the 1996-2006 green plates).
+# Real old two-row plates print the top row low and wide: round digits about as wide as tall, the Hangul
+# as wide, spread over about a third of the plate width (estimated from crops of 1996-2006 green plates).
 _TOP_ROW = Row(0.2, 0.19, 0.22, 0.78, (0.15, 0.5), (0.05, 0.3), widen=1.4)
 
 
