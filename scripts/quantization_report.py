@@ -16,11 +16,12 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import math
 import sys
 
 import numpy as np
 
-from kr_lpr.export import calibration_canvases, load_pretrained, quiet_conversion, tflite_converter
+from kr_lpr.export import calibration_canvases, keras_inputs, load_pretrained, quiet_conversion, tflite_converter
 from kr_lpr.synth import SyntheticPlateStream
 
 DEBUG_SEED = 31337  # not a training, calibration or validation seed
@@ -36,14 +37,11 @@ def layer_errors(model_dir: str, num_calibration: int, num_debug: int) -> list[d
     calibration = calibration_canvases(processor, count=num_calibration)
     plates = (sample["image"] for sample in SyntheticPlateStream(seed=DEBUG_SEED, strength="train"))
     debug = calibration_canvases(processor, plates, count=num_debug)
-
-    def debug_dataset():
-        for canvas in debug:
-            yield [canvas[None, :, :, None].astype(np.float32) / 255.0]
-
     with quiet_conversion():
         converter = tflite_converter(model, calibration)
-        debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=debug_dataset)
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=converter, debug_dataset=lambda: keras_inputs(debug)
+        )
         debugger.run()
     dump = io.StringIO()
     debugger.layer_statistics_dump(dump)
@@ -58,7 +56,7 @@ def layer_row(stats: dict[str, str]) -> dict:
         "op": stats["op_name"],
         "layer": stats["tensor_name"].split(";")[0].split("/")[1].removesuffix("_1"),
         "step": step,
-        "rms_error_steps": float(np.sqrt(float(stats["mean_squared_error"]))) / step,
+        "rms_error_steps": math.sqrt(float(stats["mean_squared_error"])) / step,
         "max_error_steps": float(stats["max_abs_error"]) / step,
     }
 

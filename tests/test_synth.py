@@ -152,7 +152,8 @@ def test_hangul_is_never_heavier_than_the_digits_and_often_lighter():
 
 @pytest.mark.parametrize("style", ["green", "yellow"])
 def test_old_two_row_plates_print_a_low_wide_top_row(style):
-    """As on real 1996-2006 plates: round top-row digits over ~30-40% of the width, below the bottom digits."""
+    """As on real 1996-2006 plates: round top-row digits, much smaller than the bottom ones, over about a third
+    of the width."""
     rng = np.random.default_rng(3)
     template = TEMPLATES[style, "two-row"]
     plate_w, plate_h = template.size_mm

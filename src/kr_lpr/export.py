@@ -157,6 +157,12 @@ def floored_logits(logits: np.ndarray) -> np.ndarray:
     return np.maximum(logits, -UINT8_LOGIT_FLOOR) + UINT8_LOGIT_FLOOR
 
 
+def keras_inputs(canvases: np.ndarray) -> Iterator[list[np.ndarray]]:
+    """`(N, H, W)` uint8 canvases as the Keras graph's inputs, one `[(1, H, W, 1)]` float list each."""
+    for canvas in canvases:
+        yield [canvas[None, :, :, None].astype(np.float32) / 255.0]
+
+
 def tflite_converter(model: TinyLPRModel, canvases: np.ndarray | None = None):
     """The TFLite converter of `model`: float32, or with calibration `canvases` full-integer int8 with
     uint8 input and output.
@@ -177,13 +183,8 @@ def tflite_converter(model: TinyLPRModel, canvases: np.ndarray | None = None):
     if canvases is not None:
         ramp = np.broadcast_to(np.linspace(0, 255, canvases.shape[2]), canvases.shape[1:]).round().astype(np.uint8)
         calibration = np.concatenate([ramp[None], canvases])
-
-        def representative_dataset():
-            for canvas in calibration:
-                yield [canvas[None, :, :, None].astype(np.float32) / 255.0]
-
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = representative_dataset
+        converter.representative_dataset = lambda: keras_inputs(calibration)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.uint8
         converter.inference_output_type = tf.uint8
