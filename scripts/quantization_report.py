@@ -7,7 +7,7 @@ Converts the model as `kr-lpr export` does (same calibration plates), then runs 
 and the largest difference between the uint8 graph fed with float inputs layer by layer and the float
 graph, in units of that tensor's rounding step. Rounding alone gives about 0.29 steps (uniform error);
 a layer far above its neighbours is the one to fix (as the per-step means were, see
-`keras_tinylpr.sequence_scale`). A sigmoid saturated near 1 shows about 1 step: uint8 stores 1 as
+`quantization.sequence_scale`). A sigmoid saturated near 1 shows about 1 step: uint8 stores 1 as
 255/256. Synthetic plates only: the real crops stay for evaluation.
 """
 

@@ -68,7 +68,7 @@ def random_model_dir(tmp_path_factory) -> Path:
     with torch.no_grad():
         model.train()(pixel_values=torch.rand(32, 1, 64, 128))
         nn.init.normal_(model.classifier.weight, std=1.0)
-        # Per-step channels of unequal weight, as in trained models (see keras_tinylpr.sequence_scale).
+        # Per-step channels of unequal weight, as in trained models (see quantization.sequence_scale).
         model.sequence_norm.weight.copy_(torch.logspace(-2, 0.5, model.config.feature_channels))
     folder = tmp_path_factory.mktemp("random-model") / "kr-lpr"
     model.eval().save_pretrained(folder)

@@ -29,6 +29,7 @@ from kr_lpr.export import (
     tflite_summary,
 )
 from kr_lpr.lpr_infer_template import load_runner
+from kr_lpr.quantization import prepare_quantization_aware
 
 ROOT = Path(__file__).resolve().parent.parent
 RELEASE_MODEL = ROOT / "release" / "kr-lpr"
@@ -161,6 +162,26 @@ def test_uint8_model_takes_raw_pixels_and_returns_uint8_logits(exported, random_
     assert (logits.argmax(-1) == reference.argmax(-1)).mean() > 0.5
 
 
+def test_quantization_aware_forward_rounds_as_the_uint8_model(exported, random_model_dir, check_images):
+    model = TinyLPRModel.from_pretrained(random_model_dir)
+    processor = TinyLPRImageProcessor.from_pretrained(random_model_dir)
+    prepare_quantization_aware(model)
+    calibration = processor(plate_images(48, seed=1), return_tensors="pt")["pixel_values"]
+    images, reference = check_images
+    with torch.no_grad():
+        model.train()
+        model.dropout.eval()
+        model(calibration)  # a first training batch sets every range: here the calibration plates' min and max
+        simulated = model.eval()(processor(images, return_tensors="pt")["pixel_values"]).logits.numpy()
+    uint8 = load_runner(exported["tflite-uint8"], num_threads=1)(canvases(random_model_dir, images))
+    reference, simulated = floored_logits(reference), floored_logits(simulated)
+    # Rounding noise decorrelates layer by layer, so the simulation reproduces how far the uint8 model
+    # strays from float, not each stray logit.
+    uint8_shift, simulated_shift = np.abs(uint8 - reference).mean(), np.abs(simulated - reference).mean()
+    print(f"\nmean |logit - float logit|: uint8 {uint8_shift:.4f}, simulated {simulated_shift:.4f}")
+    assert 0.7 < simulated_shift / uint8_shift < 1.4
+
+
 def test_tflite_graphs_have_no_layout_glue(report):
     float_ops, uint8_ops = report["formats"]["tflite"]["ops"], report["formats"]["tflite-uint8"]["ops"]
     assert set(float_ops) <= INFERENCE_OPS, float_ops
@@ -226,9 +247,10 @@ def test_uint8_reads_real_plates_like_pytorch(tmp_path):
     quantized = evaluate(model, REAL_DATA, backend="tflite-uint8")
     print(f"\nreal plates: PyTorch {reference['plate_accuracy']:.2%}, uint8 TFLite {quantized['plate_accuracy']:.2%}")
     # A broken quantization loses more (rounding the per-step means per tensor lost 7.5 points of plates);
-    # the sound one loses 2.5-3.2 points on the stage-5 and stage-6 weights, about 0.6 of characters.
+    # the sound one lost 2.5-3.2 points on the stage-5 and stage-6 weights, and 1.8 on the
+    # quantization-aware stage-7 weights (release/eval_real*.json).
     # The product target, at most 0.5 points, is printed by `scripts/evaluate.py --backend tflite-uint8`.
-    assert quantized["plate_accuracy"] >= reference["plate_accuracy"] - 0.05
+    assert quantized["plate_accuracy"] >= reference["plate_accuracy"] - 0.03
     assert quantized["char_accuracy"] >= reference["char_accuracy"] - 0.01
 
 

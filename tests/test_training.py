@@ -5,11 +5,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from transformers import EvalPrediction
 
 from kr_lpr import LabelMap, TinyLPRModel
 from kr_lpr.evaluation import main as evaluate_main
 from kr_lpr.metrics import build_compute_metrics, plate_metrics
+from kr_lpr.modeling_tinylpr import TinyLPRConvNormAct
+from kr_lpr.quantization import norm_scale
 from kr_lpr.synth import write_dataset
 from kr_lpr.training import TrainConfig, train
 from kr_lpr.training import main as train_main
@@ -50,6 +53,24 @@ def test_fine_tune_from_folder(tmp_path):
     assert code == 0
     tuned = TinyLPRModel.from_pretrained(tmp_path / "tuned" / "final")
     assert tuned.config.width_multiplier == 0.35
+
+
+def test_quantization_aware_run_ends_with_kernels_on_the_int8_grid(tmp_path):
+    config = TrainConfig(output_dir=str(tmp_path / "run"), max_steps=4, save_steps=2, eval_steps=4, **TINY)
+    final = train(config.updated({"quantization_aware": True}))
+    assert np.isfinite([entry["loss"] for entry in logged_losses(tmp_path / "run")]).all()
+    for folder in (tmp_path / "run" / "checkpoint-2", final):  # plain state dicts: loadable Hub folders
+        model, info = TinyLPRModel.from_pretrained(folder, output_loading_info=True)
+        assert not info["missing_keys"] and not info["unexpected_keys"]
+    for module in model.modules():
+        if isinstance(module, TinyLPRConvNormAct):
+            norm = module[1]
+            # BatchNorm statistics stay frozen at their start (a new model's 0 and 1), as the export folds them.
+            assert torch.equal(norm.running_mean, torch.zeros_like(norm.running_mean))
+            assert torch.equal(norm.running_var, torch.ones_like(norm.running_var))
+            kernel = (module[0].weight.detach().double() * norm_scale(norm)[:, None, None, None]).flatten(1)
+            steps = kernel / (kernel.abs().amax(1, keepdim=True) / 127)
+            np.testing.assert_allclose(steps, steps.round(), atol=1e-3)
 
 
 def test_unknown_option_is_a_clear_error(tmp_path, capsys):

@@ -19,11 +19,7 @@ import torch
 from torch import nn
 
 from .modeling_tinylpr import TinyLPRConvNormAct, TinyLPRInvertedResidual, TinyLPRModel
-
-
-def norm_scale(norm: nn.modules.batchnorm._BatchNorm, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """What an eval-mode BatchNorm multiplies each channel by, `gamma / sigma` (float64 for the folds)."""
-    return norm.weight.detach().to(dtype) / torch.sqrt(norm.running_var.to(dtype) + norm.eps)
+from .quantization import norm_scale, sequence_scale
 
 
 def fold_conv_norm(conv: nn.Conv2d, norm: nn.BatchNorm2d | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -35,18 +31,6 @@ def fold_conv_norm(conv: nn.Conv2d, norm: nn.BatchNorm2d | None = None) -> tuple
         weight = weight * scale[:, None, None, None]
         bias = (bias - norm.running_mean.double()) * scale + norm.bias.detach().double()
     return weight.numpy(), bias.numpy()
-
-
-def sequence_scale(norm: nn.BatchNorm1d) -> torch.Tensor:
-    """How much `sequence_norm` magnifies each channel of the per-step means, `|gamma| / sigma`, over its maximum.
-
-    The graph multiplies the features by it before the weighted mean, and the classifier takes it
-    back out: exact in float. In the uint8 graph the per-step means share one rounding step, and
-    in raw units a channel that the classifier reads over a spread of 0.01 would get the same step
-    as one read over 1; scaled, each channel is rounded in the units the classifier reads it in.
-    """
-    scale = norm_scale(norm, torch.float32).abs()  # the graph multiplies in float32
-    return (scale / scale.max()).clamp(min=1e-6)  # a channel the classifier ignores still divides back
 
 
 def fold_linear_after_norm(

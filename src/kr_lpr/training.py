@@ -24,6 +24,7 @@ from .image_processing_tinylpr import TinyLPRImageProcessor
 from .metrics import build_compute_metrics
 from .modeling_tinylpr import TinyLPRModel
 from .preprocessing_tinylpr import load_image
+from .quantization import finish_quantization_aware, prepare_quantization_aware
 from .synth import SyntheticPlateStream
 
 LOSS_TERMS = ("ctc_loss", "mask_loss", "center_loss")
@@ -100,6 +101,7 @@ class TrainConfig:
     save_total_limit: int = 2
     num_workers: int = 1
     num_threads: int = 0  # torch intra-op threads; 0 keeps torch's default
+    quantization_aware: bool = False  # simulate the uint8 export's rounding (see kr_lpr.quantization)
     seed: int = 0
     # model, from scratch only: None keeps TinyLPRConfig's default
     image_height: int | None = None
@@ -255,6 +257,7 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
     model, processor = build_model(config)
     # channels_last makes the depthwise convolutions markedly faster on CPU.
     model = model.to(memory_format=torch.channels_last)
+    handles = prepare_quantization_aware(model) if config.quantization_aware else None
     train_set, eval_set = build_datasets(config, processor, model.config, start_step)
     trainer = LPRTrainer(
         model=model,
@@ -270,6 +273,8 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
         print(f"resuming from {checkpoint}")
     trainer.train(resume_from_checkpoint=checkpoint)
     final = output_dir / "final"
+    if handles is not None:
+        finish_quantization_aware(trainer.model, handles)
     trainer.model.to(memory_format=torch.contiguous_format)
     trainer.save_model(str(final))
     processor.save_pretrained(final)

@@ -1,0 +1,196 @@
+"""Quantization-aware fine-tuning: the rounding of the full-integer TFLite graph, simulated in PyTorch.
+
+`prepare_quantization_aware(model)` makes the model's forward round what `kr-lpr export` rounds in
+the uint8 graph (`keras_tinylpr.build_keras_model`, calibrated by `export.tflite_converter`):
+
+- each convolution's kernel, with its BatchNorm folded in, to int8 per output channel (max-abs scale);
+- the input to 1/255 steps; sigmoids to 1/256; and to 256 steps over their running ranges the
+  outputs of the convolutions (after ReLU6), residual additions, gate products, order-map products
+  and per-step means (both in the units of `sequence_scale`), and the logits (floored at
+  `-UINT8_LOGIT_FLOOR`).
+
+Gradients pass through the rounding unchanged (straight-through), so the network learns weights
+that read plates as well after rounding. BatchNorm statistics are frozen, as folded in the export.
+The modules change class but keep their parameters, so checkpoints stay loadable Hub folders.
+`finish_quantization_aware(model)` restores plain modules with each folded kernel on its int8 grid.
+Not simulated: the int8 rounding of the classifier's kernel and the int32 biases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .export import UINT8_LOGIT_FLOOR
+from .modeling_tinylpr import TinyLPRAttention, TinyLPRConvNormAct, TinyLPRModel
+
+RANGE_MOMENTUM = 0.01  # running min/max, per training batch
+SIGMOID_STEP = 1 / 256  # TFLite's fixed output scale for LOGISTIC
+
+
+def norm_scale(norm: nn.modules.batchnorm._BatchNorm, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """What an eval-mode BatchNorm multiplies each channel by, `gamma / sigma` (float64 for the folds)."""
+    return norm.weight.detach().to(dtype) / torch.sqrt(norm.running_var.to(dtype) + norm.eps)
+
+
+def sequence_scale(norm: nn.BatchNorm1d) -> torch.Tensor:
+    """How much `sequence_norm` magnifies each channel of the per-step means, `|gamma| / sigma`, over its maximum.
+
+    The graph multiplies the features by it before the weighted mean, and the classifier takes it
+    back out: exact in float. In the uint8 graph the per-step means share one rounding step, and
+    in raw units a channel that the classifier reads over a spread of 0.01 would get the same step
+    as one read over 1; scaled, each channel is rounded in the units the classifier reads it in.
+    """
+    scale = norm_scale(norm, torch.float32).abs()  # the graph multiplies in float32
+    return (scale / scale.max()).clamp(min=1e-6)  # a channel the classifier ignores still divides back
+
+
+def round_weight(weight: torch.Tensor) -> torch.Tensor:
+    """`weight` rounded to int8 per output channel (dim 0) with TFLite's symmetric max-abs scale."""
+    scale = weight.detach().abs().flatten(1).amax(1).clamp(min=1e-12) / 127
+    zero = torch.zeros_like(scale, dtype=torch.int32)
+    return torch.fake_quantize_per_channel_affine(weight, scale.float(), zero, 0, -127, 127)
+
+
+class ActivationRounding:
+    """Rounds a tensor to 256 steps over its running `[min, max]`, or a fixed range, as uint8 does."""
+
+    def __init__(self, low: float | None = None, high: float | None = None):
+        self.fixed_low, self.fixed_high = low, high
+        self.low = self.high = None
+
+    def __call__(self, values: torch.Tensor, update: bool) -> torch.Tensor:
+        if update or self.low is None:
+            low, high = float(values.detach().min()), float(values.detach().max())
+            first = self.low is None
+            self.low = low if first else self.low + RANGE_MOMENTUM * (low - self.low)
+            self.high = high if first else self.high + RANGE_MOMENTUM * (high - self.high)
+        low = min(0.0, self.low if self.fixed_low is None else self.fixed_low)
+        high = max(0.0, self.high if self.fixed_high is None else self.fixed_high)
+        scale = max(high - low, 1e-8) / 255
+        zero_point = min(255, max(0, round(-low / scale)))
+        return torch.fake_quantize_per_tensor_affine(values, scale, zero_point, 0, 255)
+
+
+def fold_norm(module: TinyLPRConvNormAct) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The export's folded kernel and bias of convolution + BatchNorm, and the per-channel factor
+    folded in; differentiable in the parameters (the running statistics are constants)."""
+    conv, norm = module[0], module[1]
+    scale = (norm.weight / torch.sqrt(norm.running_var + norm.eps))[:, None, None, None]
+    return conv.weight * scale, norm.bias - norm.running_mean * scale.flatten(), scale
+
+
+class QuantizedConvNormAct(TinyLPRConvNormAct):
+    """Convolution + BatchNorm (+ ReLU6) as the export's one folded convolution, rounded."""
+
+    output_rounding: ActivationRounding
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        conv = self[0]
+        kernel, bias, _ = fold_norm(self)
+        out = F.conv2d(x, round_weight(kernel), bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+        if len(self) == 3:
+            out = F.relu6(out)
+        return self.output_rounding(out, self.training)
+
+
+class QuantizedConv2d(nn.Conv2d):
+    """A convolution without BatchNorm (the attention gates and order maps) with its kernel rounded."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(x, round_weight(self.weight), self.bias)
+
+
+class FrozenBatchNorm1d(nn.BatchNorm1d):
+    """Normalises with the running statistics in training too, as the export folds them."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+
+
+class QuantizedAttention(TinyLPRAttention):
+    """The attention as the uint8 graph computes it: every product and gate rounded, and the
+    per-step means taken over features multiplied by `sequence_scale` (see `keras_tinylpr`)."""
+
+    roundings: dict[str, ActivationRounding]
+    feature_scale: Callable[[], torch.Tensor]
+
+    def _rounded(self, name: str, values: torch.Tensor) -> torch.Tensor:
+        return self.roundings[name](values, self.training)
+
+    def _sigmoid(self, name: str, logits: torch.Tensor) -> torch.Tensor:
+        return self._rounded(f"{name}_sigmoid", torch.sigmoid(self._rounded(name, logits)))
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.project(features)
+        pool, squeeze, relu, excite, _ = self.channel_gate
+        gate = relu(squeeze(self._rounded("pool", pool(features))))
+        gate = self._sigmoid("excite", excite(self._rounded("squeeze", gate)))
+        features = self._rounded("channel_gated", features * gate)
+        gate = self._sigmoid("spatial", self.spatial_gate[0](features))
+        features = self._rounded("spatial_gated", features * gate)
+        map_logits = self.order_maps(features)
+        weights = self._sigmoid("order_maps", map_logits)
+        scale = self.feature_scale().to(features.dtype)[:, None, None]
+        scaled = self._rounded("scaled", features * scale)
+        weighted = self._rounded("weighted", weights[:, :, None] * scaled[:, None])  # (B, T, C, H, W)
+        sequence = self._rounded("sequence", weighted.mean((-2, -1))) / scale[:, 0, 0]
+        return sequence, map_logits
+
+
+def _sigmoid_rounding() -> ActivationRounding:
+    return ActivationRounding(0.0, 1.0 - SIGMOID_STEP)
+
+
+def _round_output(module: nn.Module, rounding: ActivationRounding) -> torch.utils.hooks.RemovableHandle:
+    return module.register_forward_hook(lambda mod, args, out: rounding(out, mod.training))
+
+
+def prepare_quantization_aware(model: TinyLPRModel) -> list[torch.utils.hooks.RemovableHandle]:
+    """Makes `model` simulate the uint8 graph in place; returns the hooks `finish_quantization_aware` removes.
+
+    Modules change class but keep their parameters, so the state dict is the same.
+    """
+    for module in model.modules():
+        if type(module) is TinyLPRConvNormAct:
+            module.__class__ = QuantizedConvNormAct
+            module.output_rounding = ActivationRounding()
+    attention = model.attention
+    attention.__class__ = QuantizedAttention
+    names = ("pool", "squeeze", "excite", "channel_gated", "spatial", "spatial_gated", "order_maps", "scaled")
+    attention.roundings = {name: ActivationRounding() for name in (*names, "weighted", "sequence")}
+    attention.roundings |= {f"{name}_sigmoid": _sigmoid_rounding() for name in ("excite", "spatial", "order_maps")}
+    attention.feature_scale = lambda: sequence_scale(model.sequence_norm)
+    for conv in (attention.channel_gate[1], attention.channel_gate[3], attention.spatial_gate[0], attention.order_maps):
+        conv.__class__ = QuantizedConv2d
+    model.sequence_norm.__class__ = FrozenBatchNorm1d
+    input_rounding = ActivationRounding(0.0, 1.0)
+    handles = [model.backbone.register_forward_pre_hook(lambda mod, args: (input_rounding(args[0], False),))]
+    residuals = [block for block in model.backbone.layers if getattr(block, "use_residual", False)]
+    handles += [_round_output(block, ActivationRounding()) for block in residuals]
+    handles.append(_round_output(model.classifier, ActivationRounding(low=-UINT8_LOGIT_FLOOR)))
+    return handles
+
+
+@torch.no_grad()
+def finish_quantization_aware(model: TinyLPRModel, handles: list[torch.utils.hooks.RemovableHandle]) -> None:
+    """Removes the simulation; each convolution keeps its rounded kernel, which the export then rounds exactly."""
+    for handle in handles:
+        handle.remove()
+    for module in model.modules():
+        if isinstance(module, QuantizedConvNormAct):
+            kernel, _, scale = fold_norm(module)
+            module[0].weight.copy_(round_weight(kernel) / scale)
+            module.__class__ = TinyLPRConvNormAct
+            del module.output_rounding
+        elif isinstance(module, QuantizedConv2d):
+            module.weight.copy_(round_weight(module.weight))
+            module.__class__ = nn.Conv2d
+        elif isinstance(module, QuantizedAttention):
+            module.__class__ = TinyLPRAttention
+            del module.roundings, module.feature_scale
+        elif isinstance(module, FrozenBatchNorm1d):
+            module.__class__ = nn.BatchNorm1d
