@@ -160,8 +160,9 @@ def prepare_quantization_aware(model: TinyLPRModel) -> list[torch.utils.hooks.Re
             module.output_rounding = ActivationRounding()
     attention = model.attention
     attention.__class__ = QuantizedAttention
-    names = ("pool", "squeeze", "excite", "channel_gated", "spatial", "spatial_gated", "order_maps", "scaled")
-    attention.roundings = {name: ActivationRounding() for name in (*names, "weighted", "sequence")}
+    names = ("pool", "squeeze", "excite", "channel_gated", "spatial", "spatial_gated", "order_maps", "scaled",
+             "weighted", "sequence")  # fmt: skip
+    attention.roundings = {name: ActivationRounding() for name in names}
     attention.roundings |= {f"{name}_sigmoid": _sigmoid_rounding() for name in ("excite", "spatial", "order_maps")}
     attention.feature_scale = lambda: sequence_scale(model.sequence_norm)
     for conv in (attention.channel_gate[1], attention.channel_gate[3], attention.spatial_gate[0], attention.order_maps):
