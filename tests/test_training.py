@@ -10,9 +10,9 @@ from transformers import EvalPrediction
 
 from kr_lpr import LabelMap, TinyLPRModel
 from kr_lpr.evaluation import main as evaluate_main
+from kr_lpr.keras_tinylpr import fold_conv_norm
 from kr_lpr.metrics import build_compute_metrics, plate_metrics
 from kr_lpr.modeling_tinylpr import TinyLPRConvNormAct
-from kr_lpr.quantization import norm_scale
 from kr_lpr.synth import write_dataset
 from kr_lpr.training import TrainConfig, train
 from kr_lpr.training import main as train_main
@@ -68,8 +68,8 @@ def test_quantization_aware_run_ends_with_kernels_on_the_int8_grid(tmp_path):
             # BatchNorm statistics stay frozen at their start (a new model's 0 and 1), as the export folds them.
             assert torch.equal(norm.running_mean, torch.zeros_like(norm.running_mean))
             assert torch.equal(norm.running_var, torch.ones_like(norm.running_var))
-            kernel = (module[0].weight.detach().double() * norm_scale(norm)[:, None, None, None]).flatten(1)
-            steps = kernel / (kernel.abs().amax(1, keepdim=True) / 127)
+            kernel = fold_conv_norm(module[0], norm)[0].reshape(len(norm.running_mean), -1)  # as the export folds it
+            steps = kernel / (np.abs(kernel).max(1, keepdims=True) / 127)
             np.testing.assert_allclose(steps, steps.round(), atol=1e-3)
 
 

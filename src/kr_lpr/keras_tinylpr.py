@@ -22,26 +22,28 @@ from .modeling_tinylpr import TinyLPRConvNormAct, TinyLPRInvertedResidual, TinyL
 from .quantization import norm_scale, sequence_scale
 
 
+@torch.no_grad()
 def fold_conv_norm(conv: nn.Conv2d, norm: nn.BatchNorm2d | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A convolution followed by an eval-mode BatchNorm as one `(out, in/groups, kh, kw)` kernel and bias."""
-    weight = conv.weight.detach().double()
-    bias = conv.bias.detach().double() if conv.bias is not None else weight.new_zeros(weight.shape[0])
+    weight = conv.weight.double()
+    bias = conv.bias.double() if conv.bias is not None else weight.new_zeros(weight.shape[0])
     if norm is not None:
         scale = norm_scale(norm)
         weight = weight * scale[:, None, None, None]
-        bias = (bias - norm.running_mean.double()) * scale + norm.bias.detach().double()
+        bias = (bias - norm.running_mean.double()) * scale + norm.bias.double()
     return weight.numpy(), bias.numpy()
 
 
+@torch.no_grad()
 def fold_linear_after_norm(
     linear: nn.Linear, norm: nn.BatchNorm1d, input_scale: torch.Tensor
 ) -> tuple[np.ndarray, np.ndarray]:
     """An eval-mode BatchNorm followed by a linear layer as one `(out, in)` weight and bias, for inputs
     that arrive multiplied by `input_scale` (per channel)."""
     scale = norm_scale(norm)
-    shift = norm.bias.detach().double() - norm.running_mean.double() * scale
-    weight = linear.weight.detach().double()
-    bias = linear.bias.detach().double() + weight @ shift
+    shift = norm.bias.double() - norm.running_mean.double() * scale
+    weight = linear.weight.double()
+    bias = linear.bias.double() + weight @ shift
     return (weight * (scale / input_scale)).numpy(), bias.numpy()
 
 

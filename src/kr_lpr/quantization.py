@@ -32,8 +32,9 @@ SIGMOID_STEP = 1 / 256  # TFLite's fixed output scale for LOGISTIC
 
 
 def norm_scale(norm: nn.modules.batchnorm._BatchNorm, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """What an eval-mode BatchNorm multiplies each channel by, `gamma / sigma` (float64 for the folds)."""
-    return norm.weight.detach().to(dtype) / torch.sqrt(norm.running_var.to(dtype) + norm.eps)
+    """What an eval-mode BatchNorm multiplies each channel by, `gamma / sigma` (float64 for the export's folds);
+    differentiable in gamma."""
+    return norm.weight.to(dtype) / torch.sqrt(norm.running_var.to(dtype) + norm.eps)
 
 
 def sequence_scale(norm: nn.BatchNorm1d) -> torch.Tensor:
@@ -44,7 +45,7 @@ def sequence_scale(norm: nn.BatchNorm1d) -> torch.Tensor:
     in raw units a channel that the classifier reads over a spread of 0.01 would get the same step
     as one read over 1; scaled, each channel is rounded in the units the classifier reads it in.
     """
-    scale = norm_scale(norm, torch.float32).abs()  # the graph multiplies in float32
+    scale = norm_scale(norm, torch.float32).detach().abs()  # the graph multiplies in float32
     return (scale / scale.max()).clamp(min=1e-6)  # a channel the classifier ignores still divides back
 
 
@@ -79,7 +80,7 @@ def fold_norm(module: TinyLPRConvNormAct) -> tuple[torch.Tensor, torch.Tensor, t
     """The export's folded kernel and bias of convolution + BatchNorm, and the per-channel factor
     folded in; differentiable in the parameters (the running statistics are constants)."""
     conv, norm = module[0], module[1]
-    scale = (norm.weight / torch.sqrt(norm.running_var + norm.eps))[:, None, None, None]
+    scale = norm_scale(norm, conv.weight.dtype)[:, None, None, None]
     return conv.weight * scale, norm.bias - norm.running_mean * scale.flatten(), scale
 
 
