@@ -152,8 +152,8 @@ def test_hangul_is_never_heavier_than_the_digits_and_often_lighter():
 
 @pytest.mark.parametrize("style", ["green", "yellow"])
 def test_old_two_row_plates_print_a_low_wide_top_row(style):
-    """As on real 1996-2006 plates: round top-row digits, much smaller than the bottom ones, over about a third
-    of the width."""
+    """As on real 1996-2006 plates: round top-row digits, much smaller than the bottom ones, over 30-45% of the
+    width."""
     rng = np.random.default_rng(3)
     template = TEMPLATES[style, "two-row"]
     plate_w, plate_h = template.size_mm
@@ -168,7 +168,7 @@ def test_old_two_row_plates_print_a_low_wide_top_row(style):
         assert all(g.height < 0.45 * bottom_digit for g in top_digits)
         span = (max(g.x + g.width for g in top) - min(g.x for g in top)) / plate_w
         assert 0.22 < span < 0.6, span
-    assert 0.7 < np.median(widest) and max(widest) < 1.05
+    assert 0.85 < np.median(widest) and max(widest) < 1.2
 
 
 def test_glyph_boxes_follow_the_perspective_warp_exactly(monkeypatch):

@@ -277,9 +277,10 @@ _LONG = (520, 110)
 _LONG_BOLTS = ((0.028, 0.5), (0.972, 0.5))
 _TWO_ROW = (335, 170)
 _TWO_ROW_BOLTS = ((0.19, 0.21), (0.81, 0.21))
-# Real old two-row plates print the top row low and wide: round digits about as wide as tall, the Hangul
-# as wide, spread over about a third of the plate width (estimated from crops of 1996-2006 green plates).
-_TOP_ROW = Row(0.2, 0.19, 0.22, 0.78, (0.15, 0.5), (0.05, 0.3), widen=1.4)
+# Real old two-row plates print the top row low and wide: round digits about as wide as tall (a circular 0),
+# the Hangul wider, spread over 35-45% of the plate width; the bottom digits are wide too, 0.62-0.88 of their
+# height (measured on crops of 1996-2006 green plates).
+_TOP_ROW = Row(0.2, 0.21, 0.22, 0.78, (0.15, 0.5), (0.05, 0.3), hangul_scale=1.12, widen=1.3)
 
 
 def _printed_two_row(spacing: tuple[float, float], digit_aspect: tuple[float, float]) -> Template:
@@ -303,8 +304,8 @@ TEMPLATES = {
     ("yellow", "one-row"): Template(
         _LONG, (Row(0.5, 0.7, 0.16, 0.95),), _LONG_BOLTS, (0.42, 0.52), vertical_region=True
     ),
-    ("green", "two-row"): _printed_two_row((0.1, 0.22), (0.52, 0.66)),
-    ("yellow", "two-row"): _printed_two_row((0.08, 0.18), (0.5, 0.62)),
+    ("green", "two-row"): _printed_two_row((0.1, 0.22), (0.62, 0.88)),
+    ("yellow", "two-row"): _printed_two_row((0.08, 0.18), (0.6, 0.8)),
     ("orange", "two-row"): Template(
         _TWO_ROW,
         (Row(0.21, 0.24, 0.3, 0.7, region_gap=1.0), Row(0.64, 0.5, 0.04, 0.96, (0.06, 0.12), (0.05, 0.25), 0.55)),
