@@ -152,8 +152,7 @@ def test_hangul_is_never_heavier_than_the_digits_and_often_lighter():
 
 @pytest.mark.parametrize("style", ["green", "yellow"])
 def test_old_two_row_plates_print_a_low_wide_top_row(style):
-    """As on real 1996-2006 plates: round top-row digits, much smaller than the bottom ones, over 30-45% of the
-    width."""
+    """As on real 1996-2006 plates: round top-row digits, much smaller than the bottom ones, spread wide."""
     rng = np.random.default_rng(3)
     template = TEMPLATES[style, "two-row"]
     plate_w, plate_h = template.size_mm

@@ -19,19 +19,14 @@ import torch
 from torch import nn
 
 from .modeling_tinylpr import TinyLPRConvNormAct, TinyLPRInvertedResidual, TinyLPRModel
-from .quantization import norm_scale, sequence_scale
+from .quantization import fold_norm, norm_scale, sequence_scale
 
 
 @torch.no_grad()
 def fold_conv_norm(conv: nn.Conv2d, norm: nn.BatchNorm2d | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A convolution followed by an eval-mode BatchNorm as one `(out, in/groups, kh, kw)` kernel and bias."""
-    weight = conv.weight.double()
-    bias = conv.bias.double() if conv.bias is not None else weight.new_zeros(weight.shape[0])
-    if norm is not None:
-        scale = norm_scale(norm)
-        weight = weight * scale[:, None, None, None]
-        bias = (bias - norm.running_mean.double()) * scale + norm.bias.double()
-    return weight.numpy(), bias.numpy()
+    kernel, bias, _ = fold_norm(conv, norm)
+    return kernel.numpy(), bias.numpy()
 
 
 @torch.no_grad()

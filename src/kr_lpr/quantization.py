@@ -76,12 +76,18 @@ class ActivationRounding:
         return torch.fake_quantize_per_tensor_affine(values, scale, zero_point, 0, 255)
 
 
-def fold_norm(module: TinyLPRConvNormAct) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The export's folded kernel and bias of convolution + BatchNorm, and the per-channel factor
-    folded in; differentiable in the parameters (the running statistics are constants)."""
-    conv, norm = module[0], module[1]
-    scale = norm_scale(norm, conv.weight.dtype)[:, None, None, None]
-    return conv.weight * scale, norm.bias - norm.running_mean * scale.flatten(), scale
+def fold_norm(
+    conv: nn.Conv2d, norm: nn.BatchNorm2d | None = None, dtype: torch.dtype = torch.float64
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A convolution followed by an eval-mode BatchNorm as one kernel and bias, and the per-channel factor
+    folded into the kernel; differentiable in the parameters (the running statistics are constants)."""
+    kernel = conv.weight.to(dtype)
+    bias = conv.bias.to(dtype) if conv.bias is not None else kernel.new_zeros(kernel.shape[0])
+    if norm is None:
+        return kernel, bias, kernel.new_ones(kernel.shape[0])
+    scale = norm_scale(norm, dtype)
+    bias = (bias - norm.running_mean.to(dtype)) * scale + norm.bias.to(dtype)
+    return kernel * scale[:, None, None, None], bias, scale
 
 
 class QuantizedConvNormAct(TinyLPRConvNormAct):
@@ -91,7 +97,7 @@ class QuantizedConvNormAct(TinyLPRConvNormAct):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self[0]
-        kernel, bias, _ = fold_norm(self)
+        kernel, bias, _ = fold_norm(conv, self[1], conv.weight.dtype)
         out = F.conv2d(x, round_weight(kernel), bias, conv.stride, conv.padding, conv.dilation, conv.groups)
         if len(self) == 3:
             out = F.relu6(out)
@@ -142,10 +148,6 @@ class QuantizedAttention(TinyLPRAttention):
         return sequence, map_logits
 
 
-def _sigmoid_rounding() -> ActivationRounding:
-    return ActivationRounding(0.0, 1.0 - SIGMOID_STEP)
-
-
 def _round_output(module: nn.Module, rounding: ActivationRounding) -> torch.utils.hooks.RemovableHandle:
     return module.register_forward_hook(lambda mod, args, out: rounding(out, mod.training))
 
@@ -164,7 +166,8 @@ def prepare_quantization_aware(model: TinyLPRModel) -> list[torch.utils.hooks.Re
     names = ("pool", "squeeze", "excite", "channel_gated", "spatial", "spatial_gated", "order_maps", "scaled",
              "weighted", "sequence")  # fmt: skip
     attention.roundings = {name: ActivationRounding() for name in names}
-    attention.roundings |= {f"{name}_sigmoid": _sigmoid_rounding() for name in ("excite", "spatial", "order_maps")}
+    sigmoids = ("excite", "spatial", "order_maps")
+    attention.roundings |= {f"{name}_sigmoid": ActivationRounding(0.0, 1.0 - SIGMOID_STEP) for name in sigmoids}
     attention.feature_scale = lambda: sequence_scale(model.sequence_norm)
     for conv in (attention.channel_gate[1], attention.channel_gate[3], attention.spatial_gate[0], attention.order_maps):
         conv.__class__ = QuantizedConv2d
@@ -184,8 +187,8 @@ def finish_quantization_aware(model: TinyLPRModel, handles: list[torch.utils.hoo
         handle.remove()
     for module in model.modules():
         if isinstance(module, QuantizedConvNormAct):
-            kernel, _, scale = fold_norm(module)
-            module[0].weight.copy_(round_weight(kernel) / scale)
+            kernel, _, scale = fold_norm(module[0], module[1], module[0].weight.dtype)
+            module[0].weight.copy_(round_weight(kernel) / scale[:, None, None, None])
             module.__class__ = TinyLPRConvNormAct
             del module.output_rounding
         elif isinstance(module, QuantizedConv2d):

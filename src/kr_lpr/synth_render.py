@@ -277,9 +277,9 @@ _LONG = (520, 110)
 _LONG_BOLTS = ((0.028, 0.5), (0.972, 0.5))
 _TWO_ROW = (335, 170)
 _TWO_ROW_BOLTS = ((0.19, 0.21), (0.81, 0.21))
-# Real old two-row plates print the top row low and wide: round digits about as wide as tall (a circular 0),
-# the Hangul wider, spread over 35-45% of the plate width; the bottom digits are wide too, 0.62-0.88 of their
-# height (measured on crops of 1996-2006 green plates).
+# Real old two-row plates print the top row low and wide: round digits as wide as tall or wider (a circular 0),
+# the Hangul as tall and wider; their bottom digits are wide too (judged by eye on crops of 1996-2006 green
+# plates).
 _TOP_ROW = Row(0.2, 0.21, 0.22, 0.78, (0.15, 0.5), (0.05, 0.3), hangul_scale=1.12, widen=1.3)
 
 
