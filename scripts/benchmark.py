@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             path = model_dir / FILE_NAMES[name]
             row_name = {"onnx": "onnxruntime", "tflite": "tflite-float32"}.get(name, name)
             rows.append(model_row(row_name, path.stat().st_size, lambda t, p=path: load_runner(p, t), canvases))
-        rows += [recognizer_row(model_dir, backend, crops) for backend in ("auto", "tflite-uint8")]
+        rows += [recognizer_row(model_dir, backend, crops) for backend in ("auto", "onnx")]
     targets = check_targets(rows)
     print(format_table(rows, targets))
     if args.json_out:

@@ -91,8 +91,14 @@ def test_uint8_backend_runs_the_uint8_model(exported_model_dir, images, expected
     assert (logits.argmax(-1) == expected[0].argmax(-1)).mean() > 0.5
 
 
-def test_auto_prefers_onnxruntime(exported_model_dir):
+def test_auto_prefers_the_exported_uint8_model_then_onnxruntime(exported_model_dir, monkeypatch):
+    assert LicensePlateRecognizer(exported_model_dir).backend == "tflite-uint8"
+    import kr_lpr.inference
+
+    monkeypatch.setattr(kr_lpr.inference, "import_tflite", lambda: None)
     assert LicensePlateRecognizer(exported_model_dir).backend == "onnx"
+    monkeypatch.setattr(kr_lpr.inference, "has_onnxruntime", lambda: False)
+    assert LicensePlateRecognizer(exported_model_dir).backend == "torch"
 
 
 def test_single_images_of_every_kind(model_dir, images, expected, tmp_path):

@@ -28,6 +28,7 @@ from kr_lpr.synth_render import (
     STROKE_FONTS,
     TEMPLATES,
     Typeface,
+    bolt_centres,
     layout_glyphs,
     master_glyph,
     sample_typeface,
@@ -108,7 +109,7 @@ def test_every_font_draws_distinct_tight_glyphs(fonts, chars, min_difference):
 
 
 def test_plate_typeface_hangul_is_composed_from_its_jamo():
-    """머 and 허 (confused on real plates) share the vowel and differ in a closed ㅁ against ㅎ's cap and ring."""
+    """머 and 허 (confused on real plates) share the vowel and differ in a closed ㅁ against ㅎ's tick, bar and ring."""
     meo, heo = (master_glyph("plate", char, 0) > 127 for char in "머허")
     assert meo.shape == heo.shape
     vowel = slice(round(0.7 * meo.shape[1]), None)
@@ -148,6 +149,21 @@ def test_hangul_is_never_heavier_than_the_digits_and_often_lighter():
     typefaces = [sample_typeface(rng, TEMPLATES["white", "one-row"]) for _ in range(400)]
     assert all(t.hangul_weight <= t.weight for t in typefaces)
     assert 0.2 < np.mean([t.hangul_weight < t.weight for t in typefaces]) < 0.8
+
+
+@pytest.mark.parametrize("style", ["white", "white-8"])
+def test_long_one_row_plates_have_their_bolts_beside_the_outer_characters(style):
+    """As on real crops, where a bolt touching the first digit was read as an extra 1."""
+    rng = np.random.default_rng(4)
+    template, radius = TEMPLATES[style, "one-row"], 6.0
+    for _ in range(50):
+        text, _, layout = sample_plate_text(rng, style)
+        assert layout == "one-row"
+        glyphs = layout_glyphs(rng, LABEL_MAP.split(text), template, style, layout, sample_typeface(rng, template))
+        (left_bolt, _), (right_bolt, _) = bolt_centres(rng, template, glyphs, radius)
+        left, right = min(g.x for g in glyphs), max(g.x + g.width for g in glyphs)
+        assert 0 < left - left_bolt <= 2 * radius and 0 < right_bolt - right <= 2 * radius
+        assert radius <= left_bolt and right_bolt <= template.size_mm[0] - radius
 
 
 @pytest.mark.parametrize("style", ["green", "yellow"])

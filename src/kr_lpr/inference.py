@@ -57,17 +57,19 @@ def cached_onnx(model_dir: Path) -> Path:
 
 
 def resolve_backend(model_dir: Path, backend: str) -> str:
-    """ONNX Runtime when installed, else LiteRT with an exported uint8/float32 model, else PyTorch."""
+    """The exported uint8 model on LiteRT (the fastest; the deployment bundle's choice too), else ONNX
+    Runtime, else the exported float32 model on LiteRT, else PyTorch."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend != "auto":
         return backend
+    has_litert = import_tflite() is not None
+    if has_litert and (model_dir / MODEL_FILES["tflite-uint8"]).is_file():
+        return "tflite-uint8"
     if has_onnxruntime():
         return "onnx"
-    if import_tflite() is not None:
-        for candidate in ("tflite-uint8", "tflite"):
-            if (model_dir / MODEL_FILES[candidate]).is_file():
-                return candidate
+    if has_litert and (model_dir / MODEL_FILES["tflite"]).is_file():
+        return "tflite"
     return "torch"
 
 
@@ -93,9 +95,11 @@ class LicensePlateRecognizer:
     Args:
         model_dir: a Hub-format model folder (`save_pretrained` output), optionally holding the
             exports `model.onnx`, `model_float32.tflite`, `model_uint8.tflite` (`kr-lpr export`).
-        backend: "auto" (ONNX Runtime, else LiteRT uint8 then float32 when exported, else PyTorch),
-            "onnx", "tflite-uint8", "tflite" (float32) or "torch". Without `model.onnx` in the folder
-            the ONNX backend exports one once into `cache_root()`.
+        backend: "auto" (LiteRT with the exported uint8 model, else ONNX Runtime, else LiteRT with the
+            exported float32 model, else PyTorch), "onnx", "tflite-uint8", "tflite" (float32) or "torch".
+            "onnx" reads exactly what the PyTorch model reads; the uint8 model rounds its activations and
+            can differ on a few plates. Without `model.onnx` in the folder the ONNX backend exports one once
+            into `cache_root()`.
         num_threads: CPU threads (default: ONNX Runtime's choice; for TFLite all CPUs, one plate per thread).
         batch_size: plates per runtime call.
 

@@ -4,8 +4,8 @@ Plate templates follow the official sizes (520x110 mm long plate, 335x155 mm sho
 335x170 mm two-row plate); glyph sizes and spacing within them were estimated from real crops. Hangul
 glyphs come from pip-installed fonts (NanumGothic from `koreanize_matplotlib`), condensed horizontally
 like the narrow Korean plate typeface and cached per font and weight, or are composed from the plate
-typeface's jamo (`PLATE_JAMO_STROKES`: uniform geometric strokes, a square ㅁ, a ㅎ with a short cap over
-a long bar). Digits come from those fonts, DejaVu Sans (matplotlib), or `PLATE_DIGIT_STROKES`: the plate
+typeface's jamo (`PLATE_JAMO_STROKES`: uniform geometric strokes, a square ㅁ, a ㅎ with a short vertical
+tick over a bar and a ring). Digits come from those fonts, DejaVu Sans (matplotlib), or `PLATE_DIGIT_STROKES`: the plate
 typeface's own digit shapes (flat-topped 3 and 5, open 4, stadium 0, straight-stemmed 6 and 9, a narrow 7
 whose stem bends to vertical). Both are drawn as strokes because no pip package ships that typeface.
 """
@@ -88,7 +88,7 @@ PLATE_JAMO_STROKES: dict[str, tuple[tuple, ...]] = {
     "ㅅ": (("line", 0.5, 0, 0, 1), ("line", 0.5, 0, 1, 1)),
     "ㅇ": (("arc", 0.5, 0.5, 0.5, 0.5, 0, 360),),
     "ㅈ": (("line", 0, 0, 1, 0), ("line", 0.5, 0, 0, 1), ("line", 0.52, 0.35, 1, 1)),
-    "ㅎ": (("line", 0.3, 0, 0.7, 0), ("line", 0, 0.25, 1, 0.25), ("arc", 0.5, 0.7, 0.4, 0.3, 0, 360)),
+    "ㅎ": (("line", 0.5, 0, 0.5, 0.14), ("line", 0, 0.27, 1, 0.27), ("arc", 0.5, 0.69, 0.44, 0.31, 0, 360)),
     "ㅏ": (("line", 0.8, 0, 0.8, 1), ("line", 0.8, 0.5, 1, 0.5)),
     "ㅓ": (("line", 1, 0, 1, 1), ("line", 0.74, 0.5, 1, 0.5)),
     "ㅐ": (("line", 0.7, 0, 0.7, 1), ("line", 0.7, 0.5, 0.84, 0.5), ("line", 1, 0, 1, 1)),
@@ -271,6 +271,7 @@ class Template:
     band: str | None = None  # "hologram" or "ev": the printed panel at the left of newer plates
     vertical_region: bool = False  # the region is stacked at the left edge (commercial one-row plate)
     thin_p: float = 0.0  # share of plates with thin lettering (`THIN_FONTS`, no emboldening)
+    bolts_beside_text: bool = False  # the bolts move in next to the first and last character
 
 
 _LONG = (520, 110)
@@ -292,9 +293,15 @@ def _printed_two_row(spacing: tuple[float, float], digit_aspect: tuple[float, fl
 _BANDED_ROW = Row(0.5, 0.7, 0.13, 0.955, (0.07, 0.14))
 TEMPLATES = {
     ("white", "one-row"): Template(
-        _LONG, (Row(0.5, 0.7, 0.07, 0.93, (0.08, 0.16), (0.45, 0.85)),), _LONG_BOLTS, (0.5, 0.62)
+        _LONG,
+        (Row(0.5, 0.7, 0.07, 0.93, (0.08, 0.16), (0.45, 0.85)),),
+        _LONG_BOLTS,
+        (0.5, 0.62),
+        bolts_beside_text=True,
     ),
-    ("white-8", "one-row"): Template(_LONG, (Row(0.5, 0.7, 0.05, 0.95, (0.08, 0.16)),), _LONG_BOLTS, (0.44, 0.54)),
+    ("white-8", "one-row"): Template(
+        _LONG, (Row(0.5, 0.7, 0.05, 0.95, (0.08, 0.16)),), _LONG_BOLTS, (0.44, 0.54), bolts_beside_text=True
+    ),
     ("white-hologram", "one-row"): Template(_LONG, (_BANDED_ROW,), _LONG_BOLTS, (0.42, 0.5), "hologram"),
     ("corporate", "one-row"): Template(_LONG, (_BANDED_ROW,), _LONG_BOLTS, (0.42, 0.5), "hologram"),
     ("blue-ev", "one-row"): Template(_LONG, (_BANDED_ROW,), _LONG_BOLTS, (0.42, 0.52), "ev"),
@@ -490,12 +497,28 @@ def _draw_rim(draw: ImageDraw.ImageDraw, rng: np.random.Generator, style: str, s
     )
 
 
-def _draw_bolts(draw: ImageDraw.ImageDraw, rng: np.random.Generator, template: Template, scale: float, bg) -> None:
+def bolt_centres(rng: np.random.Generator, template: Template, glyphs: list[Glyph], radius: float) -> np.ndarray:
+    """Bolt centres in plate millimetres; on long one-row plates the bolts sit right beside the outer
+    characters (real crops show them touching the first and last digit, where they read as a 1)."""
+    width, height = template.size_mm
+    centres = np.array(template.bolts) * (width, height)
+    if template.bolts_beside_text:
+        left, right = min(g.x for g in glyphs), max(g.x + g.width for g in glyphs)
+        gap = rng.uniform(-0.2, 1.0, 2) * radius
+        centres[0, 0] = max(centres[0, 0], left - radius - gap[0])
+        centres[1, 0] = min(centres[1, 0], right + radius + gap[1])
+    return centres
+
+
+def _draw_bolts(
+    draw: ImageDraw.ImageDraw, rng: np.random.Generator, template: Template, glyphs: list[Glyph], scale: float, bg
+) -> None:
     if rng.random() < 0.08:
         return
-    width, height = template.size_mm
-    radius = rng.uniform(4.0, 6.5) * (1.4 if len(template.rows) == 2 else 1.0) * scale
-    kind = pick(rng, (0.45, 0.25, 0.2, 0.1))
+    radius = rng.uniform(4.0, 6.5) * (1.4 if len(template.rows) == 2 else 1.0)
+    if template.bolts_beside_text:
+        radius = rng.uniform(4.0, 9.0)
+    kind = pick(rng, (0.35, 0.2, 0.35, 0.1))
     fill = [
         (int(rng.uniform(150, 235)),) * 3,
         _mix(bg, (0, 0, 0), 0.15),
@@ -503,12 +526,12 @@ def _draw_bolts(draw: ImageDraw.ImageDraw, rng: np.random.Generator, template: T
         (190, 165, 95),
     ][kind]
     outline = _mix(fill, (0, 0, 0), 0.5)
-    for fx, fy in template.bolts:
-        cx, cy = fx * width * scale, fy * height * scale
-        draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=fill, outline=outline)
-        spot = radius * 0.35
+    for cx, cy in bolt_centres(rng, template, glyphs, radius) * scale:
+        r = radius * scale
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill, outline=outline)
+        spot = r * 0.35
         draw.ellipse(
-            (cx - spot - radius * 0.2, cy - spot - radius * 0.2, cx + spot - radius * 0.2, cy + spot - radius * 0.2),
+            (cx - spot - r * 0.2, cy - spot - r * 0.2, cx + spot - r * 0.2, cy + spot - r * 0.2),
             fill=_mix(fill, (255, 255, 255), 0.5),
         )
 
@@ -569,7 +592,7 @@ def draw_plate(
     if template.band:
         _draw_band(draw, rng, template.band, size, bg)
     _draw_rim(draw, rng, style, size, bg, ink)
-    _draw_bolts(draw, rng, template, scale, bg)
+    _draw_bolts(draw, rng, template, glyphs, scale, bg)
     boxes = np.full((len(tokens), 4), np.nan, dtype=np.float32)
     text = np.zeros((size[1], size[0]), dtype=np.uint8)
     for glyph in glyphs:
