@@ -93,11 +93,9 @@ def test_uint8_backend_runs_the_uint8_model(exported_model_dir, images, expected
 
 def test_auto_prefers_the_exported_uint8_model_then_onnxruntime(exported_model_dir, monkeypatch):
     assert LicensePlateRecognizer(exported_model_dir).backend == "tflite-uint8"
-    import kr_lpr.inference
-
-    monkeypatch.setattr(kr_lpr.inference, "import_tflite", lambda: None)
+    monkeypatch.setattr("kr_lpr.inference.import_tflite", lambda: None)
     assert LicensePlateRecognizer(exported_model_dir).backend == "onnx"
-    monkeypatch.setattr(kr_lpr.inference, "has_onnxruntime", lambda: False)
+    monkeypatch.setattr("kr_lpr.inference.has_onnxruntime", lambda: False)
     assert LicensePlateRecognizer(exported_model_dir).backend == "torch"
 
 

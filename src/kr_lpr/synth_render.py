@@ -526,8 +526,8 @@ def _draw_bolts(
         (190, 165, 95),
     ][kind]
     outline = _mix(fill, (0, 0, 0), 0.5)
-    for cx, cy in bolt_centres(rng, template, glyphs, radius) * scale:
-        r = radius * scale
+    centres, r = bolt_centres(rng, template, glyphs, radius) * scale, radius * scale
+    for cx, cy in centres:
         draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill, outline=outline)
         spot = r * 0.35
         draw.ellipse(
