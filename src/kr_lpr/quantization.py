@@ -95,9 +95,13 @@ class QuantizedConvNormAct(TinyLPRConvNormAct):
 
     output_rounding: ActivationRounding
 
+    def folded(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`fold_norm` of this module's convolution and BatchNorm, in the parameters' dtype."""
+        return fold_norm(self[0], self[1], self[0].weight.dtype)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self[0]
-        kernel, bias, _ = fold_norm(conv, self[1], conv.weight.dtype)
+        kernel, bias, _ = self.folded()
         out = F.conv2d(x, round_weight(kernel), bias, conv.stride, conv.padding, conv.dilation, conv.groups)
         if len(self) == 3:
             out = F.relu6(out)
@@ -187,7 +191,7 @@ def finish_quantization_aware(model: TinyLPRModel, handles: list[torch.utils.hoo
         handle.remove()
     for module in model.modules():
         if isinstance(module, QuantizedConvNormAct):
-            kernel, _, scale = fold_norm(module[0], module[1], module[0].weight.dtype)
+            kernel, _, scale = module.folded()
             module[0].weight.copy_(round_weight(kernel) / scale[:, None, None, None])
             module.__class__ = TinyLPRConvNormAct
             del module.output_rounding
