@@ -27,6 +27,7 @@ from kr_lpr.synth_render import (
     HANGUL_FONTS,
     STROKE_FONTS,
     TEMPLATES,
+    THIN_FONTS,
     Typeface,
     bolt_centres,
     layout_glyphs,
@@ -184,6 +185,24 @@ def test_old_two_row_plates_print_a_low_wide_top_row(style):
         span = (max(g.x + g.width for g in top) - min(g.x for g in top)) / plate_w
         assert 0.22 < span < 0.6, span
     assert 0.85 < np.median(widest) and max(widest) < 1.2
+
+
+def test_long_white_plates_vary_the_serial_gap_and_lettering_weight():
+    """Real 2006-2019 white plates print the serial from right after the Hangul to a wide gap, some in thin
+    lettering; a generator without either misread real `14모4101` as `114모4101`."""
+    rng = np.random.default_rng(5)
+    template = TEMPLATES["white", "one-row"]
+    gaps, thin = [], 0
+    for _ in range(200):
+        tokens = LABEL_MAP.split(sample_plate_text(rng, "white")[0])
+        typeface = sample_typeface(rng, template)
+        thin += typeface.weight == 0 and typeface.digit_font in THIN_FONTS
+        glyphs = layout_glyphs(rng, tokens, template, "white", "one-row", typeface)
+        hangul = next(i for i, g in enumerate(glyphs) if not g.char.isdigit())
+        before, after = glyphs[hangul], glyphs[hangul + 1]
+        gaps.append((after.x - before.x - before.width) / after.height)
+    assert min(gaps) < 0.3 < 0.7 < max(gaps)
+    assert 0.2 < thin / 200 < 0.5
 
 
 def test_glyph_boxes_follow_the_perspective_warp_exactly(monkeypatch):

@@ -45,7 +45,7 @@ HANGUL_FONTS = NANUM_FONTS + ("plate", "plate-bold")
 DIGIT_FONTS = NANUM_FONTS + ("dejavu", "dejavu-bold", "plate", "plate-bold")
 _HANGUL_FONT_P = (0.1, 0.2, 0.15, 0.35, 0.2)
 _DIGIT_FONT_P = (0.04, 0.14, 0.14, 0.03, 0.05, 0.3, 0.3)
-# Old printed two-row plates (green, yellow) often have thin lettering, digits and Hangul alike.
+# Old printed two-row plates (green, yellow) and many 2006-2019 white ones have thin lettering, digits and Hangul alike.
 THIN_FONTS = ("plate-thin", "nanum")
 
 # Plate digits as strokes in a unit cell (x right, y down): ("line", x0, y0, x1, y1) or
@@ -294,9 +294,10 @@ _BANDED_ROW = Row(0.5, 0.7, 0.13, 0.955, (0.07, 0.14))
 TEMPLATES = {
     ("white", "one-row"): Template(
         _LONG,
-        (Row(0.5, 0.7, 0.07, 0.93, (0.08, 0.16), (0.45, 0.85)),),
+        (Row(0.5, 0.7, 0.07, 0.93, (0.08, 0.16), (0.1, 0.85)),),
         _LONG_BOLTS,
         (0.5, 0.62),
+        thin_p=0.35,
         bolts_beside_text=True,
     ),
     ("white-8", "one-row"): Template(
