@@ -516,9 +516,9 @@ def _draw_bolts(
 ) -> None:
     if rng.random() < 0.08:
         return
-    radius = rng.uniform(4.0, 6.5) * (1.4 if len(template.rows) == 2 else 1.0)
-    if template.bolts_beside_text:
-        radius = rng.uniform(4.0, 9.0)
+    # Drawn for every plate, so the random stream (and the data the release stages trained on) stays as it was.
+    fixed_radius = rng.uniform(4.0, 6.5) * (1.4 if len(template.rows) == 2 else 1.0)
+    radius = rng.uniform(4.0, 9.0) if template.bolts_beside_text else fixed_radius
     kind = pick(rng, (0.35, 0.2, 0.35, 0.1))
     fill = [
         (int(rng.uniform(150, 235)),) * 3,
