@@ -32,6 +32,7 @@ from kr_lpr.synth_render import (
     bolt_centres,
     layout_glyphs,
     master_glyph,
+    plate_polylines,
     sample_typeface,
 )
 from kr_lpr.synth_scene import PRESETS, compose, resolve_strength
@@ -112,11 +113,26 @@ def test_every_font_draws_distinct_tight_glyphs(fonts, chars, min_difference):
 def test_plate_typeface_hangul_is_composed_from_its_jamo():
     """머 and 허 (confused on real plates) share the vowel and differ in a closed ㅁ against ㅎ's tick, bar and ring."""
     meo, heo = (master_glyph("plate", char, 0) > 127 for char in "머허")
-    assert meo.shape == heo.shape
-    vowel = slice(round(0.7 * meo.shape[1]), None)
-    assert (meo[:, vowel] == heo[:, vowel]).mean() > 0.97
-    consonant = slice(0, round(0.6 * meo.shape[1]))
-    assert (meo[:, consonant] != heo[:, consonant]).mean() > 0.15
+    assert meo.shape[0] == heo.shape[0]
+    vowel = round(0.3 * heo.shape[1])
+    assert (meo[:, -vowel:] == heo[:, -vowel:]).mean() > 0.97
+    consonant = round(0.5 * heo.shape[1])
+    assert (meo[:, -vowel - consonant : -vowel] != heo[:, -vowel - consonant : -vowel]).mean() > 0.15
+
+
+def test_plate_typeface_initials_keep_the_proportions_of_real_plates():
+    """Stage 11 read real 하, 허 and 머 as 어: beside a vertical vowel the real ㅎ stands as tall as the vowel,
+    its ring filling most of it, while ㅁ sits smaller than ㅇ."""
+
+    def consonant_extent(char: str) -> tuple[np.ndarray, np.ndarray]:
+        points = np.concatenate(plate_polylines(char)[2:])  # after the two strokes of ㅏ or ㅓ
+        return points.min(axis=0), points.max(axis=0)
+
+    for char in "하허":
+        top, foot = consonant_extent(char)
+        assert top[1] == 0 and foot[1] > 0.9, char
+    mieum, ieung = consonant_extent("머"), consonant_extent("어")
+    assert np.all(mieum[0] > ieung[0] + 0.02) and np.all(mieum[1] < ieung[1] - 0.02)
 
 
 def test_region_names_keep_a_font_that_has_them_when_hangul_uses_the_plate_strokes():

@@ -70,7 +70,8 @@ PLATE_DIGIT_STROKES: dict[str, tuple[tuple, ...]] = {
 
 # The plate typeface's jamo in the same unit-cell strokes; a syllable fits its initial consonant into
 # the box its vowel leaves free (`_SYLLABLE_LAYOUT`, `plate_polylines`). ㄱ leans when a vertical
-# vowel follows (가, 거).
+# vowel follows (가, 거); ㅎ stands as tall as a vertical vowel, its ring filling most of the height (하, 허:
+# `_TALL_INITIAL_BOX`). As on real plates, ㅁ is drawn smaller than ㅇ (a square looks bigger than a ring).
 PLATE_JAMO_STROKES: dict[str, tuple[tuple, ...]] = {
     "ㄱ": (("line", 0, 0, 1, 0), ("line", 1, 0, 1, 1)),
     "ㄱ/": (("line", 0, 0, 0.9, 0), ("line", 0.9, 0, 0.25, 1)),
@@ -83,12 +84,18 @@ PLATE_JAMO_STROKES: dict[str, tuple[tuple, ...]] = {
         ("line", 0, 0.5, 0, 1),
         ("line", 0, 1, 1, 1),
     ),
-    "ㅁ": (("line", 0, 0, 1, 0), ("line", 1, 0, 1, 1), ("line", 1, 1, 0, 1), ("line", 0, 1, 0, 0)),
+    "ㅁ": (
+        ("line", 0.1, 0.1, 0.9, 0.1),
+        ("line", 0.9, 0.1, 0.9, 0.9),
+        ("line", 0.9, 0.9, 0.1, 0.9),
+        ("line", 0.1, 0.9, 0.1, 0.1),
+    ),
     "ㅂ": (("line", 0, 0, 0, 1), ("line", 1, 0, 1, 1), ("line", 0, 0.45, 1, 0.45), ("line", 0, 1, 1, 1)),
     "ㅅ": (("line", 0.5, 0, 0, 1), ("line", 0.5, 0, 1, 1)),
     "ㅇ": (("arc", 0.5, 0.5, 0.5, 0.5, 0, 360),),
     "ㅈ": (("line", 0, 0, 1, 0), ("line", 0.5, 0, 0, 1), ("line", 0.52, 0.35, 1, 1)),
     "ㅎ": (("line", 0.5, 0, 0.5, 0.14), ("line", 0, 0.27, 1, 0.27), ("arc", 0.5, 0.69, 0.44, 0.31, 0, 360)),
+    "ㅎ|": (("line", 0.5, 0, 0.5, 0.12), ("line", 0.05, 0.2, 0.95, 0.2), ("arc", 0.5, 0.625, 0.46, 0.375, 0, 360)),
     "ㅏ": (("line", 0.8, 0, 0.8, 1), ("line", 0.8, 0.5, 1, 0.5)),
     "ㅓ": (("line", 1, 0, 1, 1), ("line", 0.74, 0.5, 1, 0.5)),
     "ㅐ": (("line", 0.7, 0, 0.7, 1), ("line", 0.7, 0.5, 0.84, 0.5), ("line", 1, 0, 1, 1)),
@@ -105,6 +112,10 @@ _SYLLABLE_LAYOUT = {
     "ㅗ": (0.1, 0, 0.9, 0.52),
     "ㅜ": (0.1, 0, 0.9, 0.52),
 }
+# 하 and 허 on real plates: the tick is level with the vowel's top and the ring ends near its foot.
+_TALL_INITIAL_BOX = (0, 0, 0.6, 0.95)
+# Initials drawn in their own shape beside a vertical vowel.
+_BESIDE_VERTICAL_VOWEL = {"ㄱ": "ㄱ/", "ㅎ": "ㅎ|"}
 
 
 def _unit_points(stroke: tuple) -> np.ndarray:
@@ -124,9 +135,9 @@ def plate_polylines(char: str) -> list[np.ndarray]:
         return [_unit_points(stroke) for stroke in PLATE_DIGIT_STROKES[char]]
     initial, vowel = divmod((ord(char) - 0xAC00) // 28, 21)
     initial, vowel = _INITIALS[initial], _VOWELS[vowel]
-    if initial == "ㄱ" and vowel in "ㅏㅓ":
-        initial = "ㄱ/"
-    x0, y0, x1, y1 = _SYLLABLE_LAYOUT[vowel]
+    if vowel in "ㅏㅓ":
+        initial = _BESIDE_VERTICAL_VOWEL.get(initial, initial)
+    x0, y0, x1, y1 = _TALL_INITIAL_BOX if initial == "ㅎ|" else _SYLLABLE_LAYOUT[vowel]
     consonant = [_unit_points(stroke) * (x1 - x0, y1 - y0) + (x0, y0) for stroke in PLATE_JAMO_STROKES[initial]]
     return [_unit_points(stroke) for stroke in PLATE_JAMO_STROKES[vowel]] + consonant
 
