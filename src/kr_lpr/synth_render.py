@@ -71,7 +71,7 @@ PLATE_DIGIT_STROKES: dict[str, tuple[tuple, ...]] = {
 # The plate typeface's jamo in the same unit-cell strokes; a syllable fits its initial consonant into
 # the box its vowel leaves free (`_SYLLABLE_LAYOUT`, `plate_polylines`). ㄱ leans when a vertical
 # vowel follows (가, 거); ㅎ stands as tall as a vertical vowel, its ring filling most of the height (하, 허:
-# `_TALL_INITIAL_BOX`). As on real plates, ㅁ is drawn smaller than ㅇ (a square looks bigger than a ring).
+# `_BESIDE_VERTICAL_VOWEL`). As on real plates, ㅁ is drawn smaller than ㅇ (a square looks bigger than a ring).
 PLATE_JAMO_STROKES: dict[str, tuple[tuple, ...]] = {
     "ㄱ": (("line", 0, 0, 1, 0), ("line", 1, 0, 1, 1)),
     "ㄱ/": (("line", 0, 0, 0.9, 0), ("line", 0.9, 0, 0.25, 1)),
@@ -112,10 +112,9 @@ _SYLLABLE_LAYOUT = {
     "ㅗ": (0.1, 0, 0.9, 0.52),
     "ㅜ": (0.1, 0, 0.9, 0.52),
 }
-# 하 and 허 on real plates: the tick is level with the vowel's top and the ring ends near its foot.
-_TALL_INITIAL_BOX = (0, 0, 0.6, 0.95)
-# Initials drawn in their own shape beside a vertical vowel.
-_BESIDE_VERTICAL_VOWEL = {"ㄱ": "ㄱ/", "ㅎ": "ㅎ|"}
+# Initials drawn in their own shape beside a vertical vowel, with the box they fill when it is not the vowel's:
+# on real 하 and 허 the tick is level with the vowel's top and the ring ends near its foot.
+_BESIDE_VERTICAL_VOWEL = {"ㄱ": ("ㄱ/", None), "ㅎ": ("ㅎ|", (0, 0, 0.6, 0.95))}
 
 
 def _unit_points(stroke: tuple) -> np.ndarray:
@@ -135,9 +134,10 @@ def plate_polylines(char: str) -> list[np.ndarray]:
         return [_unit_points(stroke) for stroke in PLATE_DIGIT_STROKES[char]]
     initial, vowel = divmod((ord(char) - 0xAC00) // 28, 21)
     initial, vowel = _INITIALS[initial], _VOWELS[vowel]
+    box = None
     if vowel in "ㅏㅓ":
-        initial = _BESIDE_VERTICAL_VOWEL.get(initial, initial)
-    x0, y0, x1, y1 = _TALL_INITIAL_BOX if initial == "ㅎ|" else _SYLLABLE_LAYOUT[vowel]
+        initial, box = _BESIDE_VERTICAL_VOWEL.get(initial, (initial, None))
+    x0, y0, x1, y1 = box or _SYLLABLE_LAYOUT[vowel]
     consonant = [_unit_points(stroke) * (x1 - x0, y1 - y0) + (x0, y0) for stroke in PLATE_JAMO_STROKES[initial]]
     return [_unit_points(stroke) for stroke in PLATE_JAMO_STROKES[vowel]] + consonant
 
