@@ -30,6 +30,7 @@ from kr_lpr.synth_render import (
     THIN_FONTS,
     Typeface,
     bolt_centres,
+    bolt_radius,
     layout_glyphs,
     master_glyph,
     plate_polylines,
@@ -183,9 +184,10 @@ def test_long_one_row_plates_have_their_bolts_beside_the_outer_characters(style)
         assert radius <= left_bolt and right_bolt <= template.size_mm[0] - radius
 
 
-@pytest.mark.parametrize("style", ["green", "yellow"])
-def test_old_two_row_plates_print_a_low_wide_top_row(style):
-    """As on real 1996-2006 plates: round top-row digits, much smaller than the bottom ones, spread wide."""
+@pytest.mark.parametrize(("style", "median_width"), [("green", 1.0), ("yellow", 0.85)])
+def test_old_two_row_plates_print_a_low_wide_top_row(style, median_width):
+    """As on real 1996-2006 plates: top-row digits as wide as tall or wider, much smaller than the bottom
+    ones, spread wide (the yellow top row, longer with its region name, is condensed to fit)."""
     rng = np.random.default_rng(3)
     template = TEMPLATES[style, "two-row"]
     plate_w, plate_h = template.size_mm
@@ -200,7 +202,17 @@ def test_old_two_row_plates_print_a_low_wide_top_row(style):
         assert all(g.height < 0.45 * bottom_digit for g in top_digits)
         span = (max(g.x + g.width for g in top) - min(g.x for g in top)) / plate_w
         assert 0.22 < span < 0.6, span
-    assert 0.85 < np.median(widest) and max(widest) < 1.2
+    assert median_width < np.median(widest) and max(widest) < 1.4
+
+
+@pytest.mark.parametrize("style", ["green", "yellow"])
+def test_old_two_row_plates_have_bolts_a_third_of_the_top_row_high(style):
+    """Measured on the largest real 1996-2006 green crops: bolt radius 0.3-0.4 of the top row's height."""
+    rng = np.random.default_rng(6)
+    template = TEMPLATES[style, "two-row"]
+    top_row_mm = template.rows[0].height * template.size_mm[1]
+    ratios = [bolt_radius(rng, template) / top_row_mm for _ in range(200)]
+    assert 0.24 < min(ratios) and max(ratios) < 0.41
 
 
 def test_long_white_plates_vary_the_serial_gap_and_lettering_weight():
@@ -219,6 +231,26 @@ def test_long_white_plates_vary_the_serial_gap_and_lettering_weight():
         gaps.append((after.x - before.x - before.width) / after.height)
     assert min(gaps) < 0.3 < 0.7 < max(gaps)
     assert 0.2 < thin / 200 < 0.5
+
+
+def test_commercial_one_row_plates_stack_a_wide_region_beside_a_spread_serial():
+    """As on real yellow one-row crops (`서울33아9334` read as `인천33아9334`): each stacked region syllable is
+    wider than tall, and the serial runs from right beside that column to the right bolt."""
+    rng = np.random.default_rng(4)
+    template = TEMPLATES["yellow", "one-row"]
+    plate_w = template.size_mm[0]
+    plates = 0
+    while plates < 50:
+        text, style, layout = sample_plate_text(rng, "yellow")
+        if layout != "one-row":
+            continue
+        plates += 1
+        tokens = LABEL_MAP.split(text)
+        glyphs = layout_glyphs(rng, tokens, template, style, layout, sample_typeface(rng, template))
+        region, serial = glyphs[:2], glyphs[2:]
+        assert all(1.05 < g.width / g.height < 1.55 for g in region)
+        assert serial[0].x - max(g.x + g.width for g in region) < 0.12 * plate_w
+        assert max(g.x + g.width for g in serial) > 0.85 * plate_w
 
 
 def test_glyph_boxes_follow_the_perspective_warp_exactly(monkeypatch):

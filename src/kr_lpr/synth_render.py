@@ -289,10 +289,11 @@ _LONG = (520, 110)
 _LONG_BOLTS = ((0.028, 0.5), (0.972, 0.5))
 _TWO_ROW = (335, 170)
 _TWO_ROW_BOLTS = ((0.19, 0.21), (0.81, 0.21))
-# Real old two-row plates print the top row low and wide: round digits as wide as tall or wider (a circular 0),
-# the Hangul as tall and wider; their bottom digits are wide too (judged by eye on crops of 1996-2006 green
-# plates).
-_TOP_ROW = Row(0.2, 0.21, 0.22, 0.78, (0.15, 0.5), (0.05, 0.3), hangul_scale=1.12, widen=1.3)
+# Real old two-row plates print the top row low and wide: round digits wider than tall (an oval 0, 1.1-1.4 times
+# on the largest 1996-2006 green crops), the Hangul as tall and wider; their bottom digits are wide too.
+_TOP_ROW = Row(0.2, 0.21, 0.24, 0.76, (0.15, 0.5), (0.05, 0.3), hangul_scale=1.12, widen=1.5)
+# Their bolts beside the top row are about 0.3-0.4 of its height in radius (the row keeps clear of them).
+_TWO_ROW_BOLT_SCALE = 2.2
 
 
 def _printed_two_row(spacing: tuple[float, float], digit_aspect: tuple[float, float]) -> Template:
@@ -320,8 +321,9 @@ TEMPLATES = {
     ("white-old-short", "one-row"): Template(
         (335, 155), (Row(0.56, 0.55, 0.05, 0.95, (0.05, 0.1)),), ((0.08, 0.17), (0.92, 0.17)), (0.36, 0.46)
     ),
+    # Real commercial one-row plates spread the serial from right beside the region column to the right bolt.
     ("yellow", "one-row"): Template(
-        _LONG, (Row(0.5, 0.7, 0.16, 0.95),), _LONG_BOLTS, (0.42, 0.52), vertical_region=True
+        _LONG, (Row(0.5, 0.7, 0.17, 0.955, (0.16, 0.24), (0.2, 0.4)),), _LONG_BOLTS, (0.46, 0.56), vertical_region=True
     ),
     ("green", "two-row"): _printed_two_row((0.1, 0.22), (0.62, 0.88)),
     ("yellow", "two-row"): _printed_two_row((0.08, 0.18), (0.6, 0.8)),
@@ -434,12 +436,13 @@ def _place_row(
     return glyphs
 
 
-def _stack_region(rng: np.random.Generator, region: str, size_mm, typeface: Typeface) -> list[Glyph]:
-    """The commercial one-row plate prints its region as two small syllables stacked at the left."""
+def _stack_region(rng: np.random.Generator, region: str, size_mm) -> list[Glyph]:
+    """The commercial one-row plate prints its region as two small syllables stacked at the left, each wider
+    than tall (about 1.3 times on real crops)."""
     plate_w, plate_h = size_mm
     height = plate_h * rng.uniform(0.3, 0.36)
-    width = height * min(1.1, typeface.hangul_aspect * rng.uniform(1.1, 1.4))
-    centre_x = plate_w * rng.uniform(0.08, 0.095)
+    width = height * rng.uniform(1.1, 1.5)
+    centre_x = plate_w * rng.uniform(0.085, 0.105)
     return [
         Glyph(char, 0, centre_x - width / 2, plate_h * centre_y - height / 2, width, height)
         for char, centre_y in zip(region, (0.29, 0.71), strict=True)
@@ -453,7 +456,7 @@ def layout_glyphs(
     rows = split_rows(tokens, style, layout)
     glyphs = []
     if template.vertical_region:
-        glyphs += _stack_region(rng, tokens[0], template.size_mm, typeface)
+        glyphs += _stack_region(rng, tokens[0], template.size_mm)
         rows = [rows[0][1:]]
     for indices, row in zip(rows, template.rows, strict=True):
         glyphs += _place_row(rng, tokens, indices, row, template.size_mm, typeface)
@@ -522,14 +525,19 @@ def bolt_centres(rng: np.random.Generator, template: Template, glyphs: list[Glyp
     return centres
 
 
+def bolt_radius(rng: np.random.Generator, template: Template) -> float:
+    """A bolt's radius in plate millimetres."""
+    # Drawn for every plate, so the random stream (and the data the release stages trained on) stays as it was.
+    fixed_radius = rng.uniform(4.0, 6.5) * (_TWO_ROW_BOLT_SCALE if len(template.rows) == 2 else 1.0)
+    return rng.uniform(4.0, 9.0) if template.bolts_beside_text else fixed_radius
+
+
 def _draw_bolts(
     draw: ImageDraw.ImageDraw, rng: np.random.Generator, template: Template, glyphs: list[Glyph], scale: float, bg
 ) -> None:
     if rng.random() < 0.08:
         return
-    # Drawn for every plate, so the random stream (and the data the release stages trained on) stays as it was.
-    fixed_radius = rng.uniform(4.0, 6.5) * (1.4 if len(template.rows) == 2 else 1.0)
-    radius = rng.uniform(4.0, 9.0) if template.bolts_beside_text else fixed_radius
+    radius = bolt_radius(rng, template)
     kind = pick(rng, (0.35, 0.2, 0.35, 0.1))
     fill = [
         (int(rng.uniform(150, 235)),) * 3,
