@@ -289,8 +289,8 @@ _LONG = (520, 110)
 _LONG_BOLTS = ((0.028, 0.5), (0.972, 0.5))
 _TWO_ROW = (335, 170)
 _TWO_ROW_BOLTS = ((0.19, 0.21), (0.81, 0.21))
-# Real old two-row plates print the top row low and wide: round digits wider than tall (an oval 0, 1.1-1.4 times
-# on the largest 1996-2006 green crops), the Hangul as tall and wider; their bottom digits are wide too.
+# Real old two-row plates print the top row low and wide: digits wider than tall (1.1-1.4 times on the largest
+# 1996-2006 green crops; the 0 an oval), the Hangul as tall and wider; their bottom digits are wide too.
 _TOP_ROW = Row(0.2, 0.21, 0.24, 0.76, (0.15, 0.5), (0.05, 0.3), hangul_scale=1.12, widen=1.5)
 # Their bolts beside the top row are about 0.3-0.4 of its height in radius (the row keeps clear of them).
 _TWO_ROW_BOLT_SCALE = 2.2
