@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from operator import itemgetter
 from pathlib import Path
 
@@ -169,15 +170,22 @@ def test_hangul_is_never_heavier_than_the_digits_and_often_lighter():
     assert 0.2 < np.mean([t.hangul_weight < t.weight for t in typefaces]) < 0.8
 
 
+def _laid_out_plates(rng: np.random.Generator, style: str, layout: str, n: int) -> Iterator[tuple]:
+    """`n` plate strings of `style` laid out on its `layout` template: (glyphs, typeface, the string's own layout)."""
+    template = TEMPLATES[style, layout]
+    for _ in range(n):
+        text, _, drawn_layout = sample_plate_text(rng, style)
+        typeface = sample_typeface(rng, template)
+        yield layout_glyphs(rng, LABEL_MAP.split(text), template, style, layout, typeface), typeface, drawn_layout
+
+
 @pytest.mark.parametrize("style", ["white", "white-8"])
 def test_long_one_row_plates_have_their_bolts_beside_the_outer_characters(style):
     """As on real crops, where a bolt touching the first digit was read as an extra 1."""
     rng = np.random.default_rng(4)
     template, radius = TEMPLATES[style, "one-row"], 6.0
-    for _ in range(50):
-        text, _, layout = sample_plate_text(rng, style)
+    for glyphs, _, layout in _laid_out_plates(rng, style, "one-row", 50):
         assert layout == "one-row"
-        glyphs = layout_glyphs(rng, LABEL_MAP.split(text), template, style, layout, sample_typeface(rng, template))
         (left_bolt, _), (right_bolt, _) = bolt_centres(rng, template, glyphs, radius)
         left, right = min(g.x for g in glyphs), max(g.x + g.width for g in glyphs)
         assert 0 < left - left_bolt <= 2 * radius and 0 < right_bolt - right <= 2 * radius
@@ -192,9 +200,7 @@ def test_old_two_row_plates_print_a_low_wide_top_row(style, median_width):
     template = TEMPLATES[style, "two-row"]
     plate_w, plate_h = template.size_mm
     widest = []
-    for _ in range(50):
-        tokens = LABEL_MAP.split(sample_plate_text(rng, style)[0])
-        glyphs = layout_glyphs(rng, tokens, template, style, "two-row", sample_typeface(rng, template))
+    for glyphs, _, _ in _laid_out_plates(rng, style, "two-row", 50):
         top = [g for g in glyphs if g.y + g.height < 0.4 * plate_h]
         bottom_digit = max(g.height for g in glyphs if g not in top)
         top_digits = [g for g in top if g.char.isdigit()]
@@ -219,13 +225,9 @@ def test_long_white_plates_vary_the_serial_gap_and_lettering_weight():
     """Real 2006-2019 white plates print the serial from right after the Hangul to a wide gap, some in thin
     lettering; a generator without either misread real `14모4101` as `114모4101`."""
     rng = np.random.default_rng(5)
-    template = TEMPLATES["white", "one-row"]
     gaps, thin = [], 0
-    for _ in range(200):
-        tokens = LABEL_MAP.split(sample_plate_text(rng, "white")[0])
-        typeface = sample_typeface(rng, template)
+    for glyphs, typeface, _ in _laid_out_plates(rng, "white", "one-row", 200):
         thin += typeface.weight == 0 and typeface.digit_font in THIN_FONTS
-        glyphs = layout_glyphs(rng, tokens, template, "white", "one-row", typeface)
         hangul = next(i for i, g in enumerate(glyphs) if not g.char.isdigit())
         before, after = glyphs[hangul], glyphs[hangul + 1]
         gaps.append((after.x - before.x - before.width) / after.height)
@@ -237,16 +239,8 @@ def test_commercial_one_row_plates_stack_a_wide_region_beside_a_spread_serial():
     """As on real yellow one-row crops (`서울33아9334` read as `인천33아9334`): each stacked region syllable is
     wider than tall, and the serial runs from right beside that column to the right bolt."""
     rng = np.random.default_rng(4)
-    template = TEMPLATES["yellow", "one-row"]
-    plate_w = template.size_mm[0]
-    plates = 0
-    while plates < 50:
-        text, style, layout = sample_plate_text(rng, "yellow")
-        if layout != "one-row":
-            continue
-        plates += 1
-        tokens = LABEL_MAP.split(text)
-        glyphs = layout_glyphs(rng, tokens, template, style, layout, sample_typeface(rng, template))
+    plate_w = TEMPLATES["yellow", "one-row"].size_mm[0]
+    for glyphs, _, _ in _laid_out_plates(rng, "yellow", "one-row", 50):
         region, serial = glyphs[:2], glyphs[2:]
         assert all(1.05 < g.width / g.height < 1.55 for g in region)
         assert serial[0].x - max(g.x + g.width for g in region) < 0.12 * plate_w
