@@ -10,9 +10,10 @@ from transformers import EvalPrediction
 
 from kr_lpr import LabelMap, TinyLPRModel
 from kr_lpr.evaluation import main as evaluate_main
-from kr_lpr.keras_tinylpr import fold_conv_norm
+from kr_lpr.keras_tinylpr import fold_conv_norm, fold_linear_after_norm
 from kr_lpr.metrics import build_compute_metrics, plate_metrics
 from kr_lpr.modeling_tinylpr import TinyLPRConvNormAct
+from kr_lpr.quantization import sequence_scale
 from kr_lpr.synth import write_dataset
 from kr_lpr.training import TrainConfig, train
 from kr_lpr.training import main as train_main
@@ -62,15 +63,19 @@ def test_quantization_aware_run_ends_with_kernels_on_the_int8_grid(tmp_path):
     for folder in (tmp_path / "run" / "checkpoint-2", final):  # plain state dicts: loadable Hub folders
         model, info = TinyLPRModel.from_pretrained(folder, output_loading_info=True)
         assert not info["missing_keys"] and not info["unexpected_keys"]
+    kernels = []
     for module in model.modules():
         if isinstance(module, TinyLPRConvNormAct):
             norm = module[1]
             # BatchNorm statistics stay frozen at their start (a new model's 0 and 1), as the export folds them.
             assert torch.equal(norm.running_mean, torch.zeros_like(norm.running_mean))
             assert torch.equal(norm.running_var, torch.ones_like(norm.running_var))
-            kernel = fold_conv_norm(module[0], norm)[0].reshape(len(norm.running_mean), -1)  # as the export folds it
-            steps = kernel / (np.abs(kernel).max(1, keepdims=True) / 127)
-            np.testing.assert_allclose(steps, steps.round(), atol=1e-3)
+            kernels.append(fold_conv_norm(module[0], norm)[0].reshape(len(norm.running_mean), -1))
+    norm = model.sequence_norm
+    kernels.append(fold_linear_after_norm(model.classifier, norm, sequence_scale(norm))[0])
+    for kernel in kernels:  # as the export folds them
+        steps = kernel / (np.abs(kernel).max(1, keepdims=True) / 127)
+        np.testing.assert_allclose(steps, steps.round(), atol=1e-3)
 
 
 def test_unknown_option_is_a_clear_error(tmp_path, capsys):

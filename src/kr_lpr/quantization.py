@@ -3,7 +3,8 @@
 `prepare_quantization_aware(model)` makes the model's forward round what `kr-lpr export` rounds in
 the uint8 graph (`keras_tinylpr.build_keras_model`, calibrated by `export.tflite_converter`):
 
-- each convolution's kernel, with its BatchNorm folded in, to int8 per output channel (max-abs scale);
+- each convolution's kernel, with its BatchNorm folded in, and the classifier's kernel, with `sequence_norm`
+  and `sequence_scale` folded in, to int8 per output channel (max-abs scale);
 - the input to 1/255 steps; sigmoids to 1/256; and to 256 steps over their running ranges the
   outputs of the convolutions (after ReLU6), residual additions, gate products, order-map products
   and per-step means (both in the units of `sequence_scale`), and the logits (floored at
@@ -13,7 +14,7 @@ Gradients pass through the rounding unchanged (straight-through), so the network
 that read plates as well after rounding. BatchNorm statistics are frozen, as folded in the export.
 The modules change class but keep their parameters, so checkpoints stay loadable Hub folders.
 `finish_quantization_aware(model)` restores plain modules with each folded kernel on its int8 grid.
-Not simulated: the int8 rounding of the classifier's kernel and the int32 biases.
+Not simulated: the int32 biases, whose step (input step times kernel step) is far below any output's.
 """
 
 from __future__ import annotations
@@ -115,6 +116,20 @@ class QuantizedConv2d(nn.Conv2d):
         return self._conv_forward(x, round_weight(self.weight), self.bias)
 
 
+class QuantizedClassifier(nn.Linear):
+    """The classifier with its kernel rounded where the export rounds it: folded with `sequence_norm`, in the
+    units of the per-step means that the uint8 graph feeds it (see `keras_tinylpr.fold_linear_after_norm`)."""
+
+    input_factor: Callable[[], torch.Tensor]
+
+    def rounded_weight(self) -> torch.Tensor:
+        factor = self.input_factor().detach().to(self.weight.dtype)
+        return round_weight(self.weight * factor) / factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.rounded_weight(), self.bias)
+
+
 class FrozenBatchNorm1d(nn.BatchNorm1d):
     """Normalises with the running statistics in training too, as the export folds them."""
 
@@ -176,6 +191,8 @@ def prepare_quantization_aware(model: TinyLPRModel) -> list[torch.utils.hooks.Re
     for conv in (attention.channel_gate[1], attention.channel_gate[3], attention.spatial_gate[0], attention.order_maps):
         conv.__class__ = QuantizedConv2d
     model.sequence_norm.__class__ = FrozenBatchNorm1d
+    model.classifier.__class__ = QuantizedClassifier
+    model.classifier.input_factor = lambda: norm_scale(model.sequence_norm) / sequence_scale(model.sequence_norm)
     input_rounding = ActivationRounding(0.0, 1.0)
     handles = [model.backbone.register_forward_pre_hook(lambda mod, args: (input_rounding(args[0], False),))]
     residuals = [block for block in model.backbone.layers if getattr(block, "use_residual", False)]
@@ -201,5 +218,9 @@ def finish_quantization_aware(model: TinyLPRModel, handles: list[torch.utils.hoo
         elif isinstance(module, QuantizedAttention):
             module.__class__ = TinyLPRAttention
             del module.roundings, module.feature_scale
+        elif isinstance(module, QuantizedClassifier):
+            module.weight.copy_(module.rounded_weight())
+            module.__class__ = nn.Linear
+            del module.input_factor
         elif isinstance(module, FrozenBatchNorm1d):
             module.__class__ = nn.BatchNorm1d
