@@ -13,7 +13,6 @@ from kr_lpr.evaluation import main as evaluate_main
 from kr_lpr.keras_tinylpr import fold_conv_norm, fold_linear_after_norm
 from kr_lpr.metrics import build_compute_metrics, plate_metrics
 from kr_lpr.modeling_tinylpr import TinyLPRConvNormAct
-from kr_lpr.quantization import sequence_scale
 from kr_lpr.synth import write_dataset
 from kr_lpr.training import TrainConfig, train
 from kr_lpr.training import main as train_main
@@ -71,8 +70,7 @@ def test_quantization_aware_run_ends_with_kernels_on_the_int8_grid(tmp_path):
             assert torch.equal(norm.running_mean, torch.zeros_like(norm.running_mean))
             assert torch.equal(norm.running_var, torch.ones_like(norm.running_var))
             kernels.append(fold_conv_norm(module[0], norm)[0].reshape(len(norm.running_mean), -1))
-    norm = model.sequence_norm
-    kernels.append(fold_linear_after_norm(model.classifier, norm, sequence_scale(norm))[0])
+    kernels.append(fold_linear_after_norm(model.classifier, model.sequence_norm)[0])
     for kernel in kernels:  # as the export folds them
         steps = kernel / (np.abs(kernel).max(1, keepdims=True) / 127)
         np.testing.assert_allclose(steps, steps.round(), atol=1e-3)

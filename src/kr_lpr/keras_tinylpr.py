@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .modeling_tinylpr import TinyLPRConvNormAct, TinyLPRInvertedResidual, TinyLPRModel
-from .quantization import fold_norm, norm_scale, sequence_scale
+from .quantization import classifier_input_factor, fold_norm, norm_scale, sequence_scale
 
 
 @torch.no_grad()
@@ -30,16 +30,13 @@ def fold_conv_norm(conv: nn.Conv2d, norm: nn.BatchNorm2d | None = None) -> tuple
 
 
 @torch.no_grad()
-def fold_linear_after_norm(
-    linear: nn.Linear, norm: nn.BatchNorm1d, input_scale: torch.Tensor
-) -> tuple[np.ndarray, np.ndarray]:
+def fold_linear_after_norm(linear: nn.Linear, norm: nn.BatchNorm1d) -> tuple[np.ndarray, np.ndarray]:
     """An eval-mode BatchNorm followed by a linear layer as one `(out, in)` weight and bias, for inputs
-    that arrive multiplied by `input_scale` (per channel)."""
-    scale = norm_scale(norm)
-    shift = norm.bias.double() - norm.running_mean.double() * scale
+    that arrive multiplied by `sequence_scale(norm)` (per channel)."""
+    shift = norm.bias.double() - norm.running_mean.double() * norm_scale(norm)
     weight = linear.weight.double()
     bias = linear.bias.double() + weight @ shift
-    return (weight * (scale / input_scale)).numpy(), bias.numpy()
+    return (weight * classifier_input_factor(norm)).numpy(), bias.numpy()
 
 
 def keras_conv(x, conv: nn.Conv2d, name: str, norm: nn.BatchNorm2d | None = None, activation: str | None = None):
@@ -118,7 +115,7 @@ def build_keras_model(model: TinyLPRModel, logit_floor: float | None = None) -> 
         config.num_classes, 1, activation=None if logit_floor is None else "relu", name="classifier"
     )
     logits = classifier(sequence)
-    weight, bias = fold_linear_after_norm(model.classifier, model.sequence_norm, scale)
+    weight, bias = fold_linear_after_norm(model.classifier, model.sequence_norm)
     bias = bias + (logit_floor or 0.0)
     classifier.set_weights([weight.T[None, None].astype(np.float32), bias.astype(np.float32)])  # (1, 1, C, classes)
     logits = keras.layers.Reshape((config.time_steps, config.num_classes), name="logits")(logits)

@@ -50,6 +50,12 @@ def sequence_scale(norm: nn.BatchNorm1d) -> torch.Tensor:
     return (scale / scale.max()).clamp(min=1e-6)  # a channel the classifier ignores still divides back
 
 
+def classifier_input_factor(norm: nn.BatchNorm1d) -> torch.Tensor:
+    """What the export multiplies the classifier's kernel by per input channel (float64): `sequence_norm` folded
+    in, over `sequence_scale`, by which the per-step means arrive multiplied."""
+    return norm_scale(norm) / sequence_scale(norm)
+
+
 def round_weight(weight: torch.Tensor) -> torch.Tensor:
     """`weight` rounded to int8 per output channel (dim 0) with TFLite's symmetric max-abs scale."""
     scale = weight.detach().abs().flatten(1).amax(1).clamp(min=1e-12) / 127
@@ -117,8 +123,7 @@ class QuantizedConv2d(nn.Conv2d):
 
 
 class QuantizedClassifier(nn.Linear):
-    """The classifier with its kernel rounded where the export rounds it: folded with `sequence_norm`, in the
-    units of the per-step means that the uint8 graph feeds it (see `keras_tinylpr.fold_linear_after_norm`)."""
+    """The classifier with its kernel rounded where the export rounds it, times `classifier_input_factor`."""
 
     input_factor: Callable[[], torch.Tensor]
 
@@ -192,7 +197,7 @@ def prepare_quantization_aware(model: TinyLPRModel) -> list[torch.utils.hooks.Re
         conv.__class__ = QuantizedConv2d
     model.sequence_norm.__class__ = FrozenBatchNorm1d
     model.classifier.__class__ = QuantizedClassifier
-    model.classifier.input_factor = lambda: norm_scale(model.sequence_norm) / sequence_scale(model.sequence_norm)
+    model.classifier.input_factor = lambda: classifier_input_factor(model.sequence_norm)
     input_rounding = ActivationRounding(0.0, 1.0)
     handles = [model.backbone.register_forward_pre_hook(lambda mod, args: (input_rounding(args[0], False),))]
     residuals = [block for block in model.backbone.layers if getattr(block, "use_residual", False)]
