@@ -21,7 +21,14 @@ import sys
 
 import numpy as np
 
-from kr_lpr.export import calibration_canvases, keras_inputs, load_pretrained, quiet_conversion, tflite_converter
+from kr_lpr.export import (
+    NUM_CALIBRATION_PLATES,
+    calibration_canvases,
+    keras_inputs,
+    load_pretrained,
+    quiet_conversion,
+    tflite_converter,
+)
 from kr_lpr.synth import SyntheticPlateStream
 
 DEBUG_SEED = 31337  # not a training, calibration or validation seed
@@ -64,7 +71,7 @@ def layer_row(stats: dict[str, str]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="release/kr-lpr")
-    parser.add_argument("--num-calibration", type=int, default=1024, help="as `kr-lpr export`")
+    parser.add_argument("--num-calibration", type=int, default=NUM_CALIBRATION_PLATES, help="as `kr-lpr export`")
     parser.add_argument("--num-debug", type=int, default=128, help="synthetic plates compared layer by layer")
     args = parser.parse_args(argv)
     rounded = layer_errors(args.model, args.num_calibration, args.num_debug)

@@ -42,6 +42,7 @@ FILE_NAMES = {
 }
 REPORT_FILE = "export_report.json"
 CALIBRATION_SEED = 7_000_000  # synthetic plates drawn for calibration only
+NUM_CALIBRATION_PLATES = 1024
 NUM_CHECK_PLATES = 32
 UINT8_LOGIT_FLOOR = 4.0  # see convert_tflite
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -136,7 +137,7 @@ def export_onnx(model: TinyLPRModel, path: str | os.PathLike) -> Path:
 
 
 def calibration_canvases(
-    processor: TinyLPRImageProcessor, images: Iterable | None = None, count: int = 1024
+    processor: TinyLPRImageProcessor, images: Iterable | None = None, count: int = NUM_CALIBRATION_PLATES
 ) -> np.ndarray:
     """`(N, H, W)` uint8 model inputs for calibration: `images`, else synthetic training-style plates."""
     if images is None:
@@ -292,7 +293,7 @@ def export_model(
     out_dir: str | os.PathLike,
     formats: Iterable[str] = FORMATS,
     calibration_images: Iterable | None = None,
-    num_calibration: int = 1024,
+    num_calibration: int = NUM_CALIBRATION_PLATES,
 ) -> dict[str, Path]:
     """Exports `model_dir` to `out_dir` and writes `export_report.json`.
 
@@ -405,7 +406,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--formats", default=",".join(FORMATS), help=f"comma-separated, from {', '.join(FORMATS)}")
     parser.add_argument("--out", help="output folder (default: MODEL_DIR, where LicensePlateRecognizer looks)")
     parser.add_argument("--calibration-dir", help="plate images for uint8 calibration (default: synthetic plates)")
-    parser.add_argument("--num-calibration", type=int, default=1024, help="calibration plates (default 1024)")
+    parser.add_argument(
+        "--num-calibration",
+        type=int,
+        default=NUM_CALIBRATION_PLATES,
+        help=f"calibration plates (default {NUM_CALIBRATION_PLATES})",
+    )
     args = parser.parse_args(argv)
     try:
         images = image_files(args.calibration_dir) if args.calibration_dir else None

@@ -8,7 +8,8 @@ the uint8 graph (`keras_tinylpr.build_keras_model`, calibrated by `export.tflite
 - the input to 1/255 steps; sigmoids to 1/256; and to 256 steps over their running ranges the
   outputs of the convolutions (after ReLU6), residual additions, gate products, order-map products
   and per-step means (both in the units of `sequence_scale`), and the logits (floored at
-  `-UINT8_LOGIT_FLOOR`).
+  `-UINT8_LOGIT_FLOOR`). Running ranges are the extremes over the latest calibration-sized window of
+  plates, as TFLite's calibration takes them.
 
 Gradients pass through the rounding unchanged (straight-through), so the network learns weights
 that read plates as well after rounding. BatchNorm statistics are frozen, as folded in the export.
@@ -19,16 +20,16 @@ Not simulated: the int32 biases, whose step (input step times kernel step) is fa
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .export import UINT8_LOGIT_FLOOR
+from .export import NUM_CALIBRATION_PLATES, UINT8_LOGIT_FLOOR
 from .modeling_tinylpr import TinyLPRAttention, TinyLPRConvNormAct, TinyLPRModel
 
-RANGE_MOMENTUM = 0.01  # running min/max, per training batch
 SIGMOID_STEP = 1 / 256  # TFLite's fixed output scale for LOGISTIC
 
 
@@ -45,9 +46,13 @@ def sequence_scale(norm: nn.BatchNorm1d) -> torch.Tensor:
     back out: exact in float. In the uint8 graph the per-step means share one rounding step, and
     in raw units a channel that the classifier reads over a spread of 0.01 would get the same step
     as one read over 1; scaled, each channel is rounded in the units the classifier reads it in.
+
+    The uint8 graph stores this vector as a uint8 constant over [0, 1], so it is rounded here to that
+    grid, steps of 1/255, and at least one step: stored exactly, where a channel under half a step
+    would be multiplied by 0 in the uint8 graph and by its scale in float.
     """
     scale = norm_scale(norm, torch.float32).detach().abs()  # the graph multiplies in float32
-    return (scale / scale.max()).clamp(min=1e-6)  # a channel the classifier ignores still divides back
+    return (scale / scale.max() * 255).round().clamp(min=1) / 255
 
 
 def classifier_input_factor(norm: nn.BatchNorm1d) -> torch.Tensor:
@@ -64,20 +69,28 @@ def round_weight(weight: torch.Tensor) -> torch.Tensor:
 
 
 class ActivationRounding:
-    """Rounds a tensor to 256 steps over its running `[min, max]`, or a fixed range, as uint8 does."""
+    """Rounds a tensor to 256 steps over the range the export's calibration gives it, or over a fixed range.
+
+    TFLite calibrates each tensor to its extremes over all `NUM_CALIBRATION_PLATES` plates, so the range
+    here is the extremes over the latest batches that hold as many plates. A running average of each
+    batch's extremes would be narrower than the export's range: a finer rounding than the uint8 model's.
+    """
 
     def __init__(self, low: float | None = None, high: float | None = None):
         self.fixed_low, self.fixed_high = low, high
-        self.low = self.high = None
+        self.recent: deque[tuple[int, float, float]] = deque()  # (plates, min, max) per batch, oldest first
+
+    def observe(self, values: torch.Tensor) -> None:
+        self.recent.append((len(values), float(values.detach().min()), float(values.detach().max())))
+        while sum(plates for plates, _, _ in self.recent) - self.recent[0][0] >= NUM_CALIBRATION_PLATES:
+            self.recent.popleft()
 
     def __call__(self, values: torch.Tensor, update: bool) -> torch.Tensor:
-        if update or self.low is None:
-            low, high = float(values.detach().min()), float(values.detach().max())
-            first = self.low is None
-            self.low = low if first else self.low + RANGE_MOMENTUM * (low - self.low)
-            self.high = high if first else self.high + RANGE_MOMENTUM * (high - self.high)
-        low = min(0.0, self.low if self.fixed_low is None else self.fixed_low)
-        high = max(0.0, self.high if self.fixed_high is None else self.fixed_high)
+        if update or not self.recent:
+            self.observe(values)
+        low = min(low for _, low, _ in self.recent) if self.fixed_low is None else self.fixed_low
+        high = max(high for _, _, high in self.recent) if self.fixed_high is None else self.fixed_high
+        low, high = min(0.0, low), max(0.0, high)
         scale = max(high - low, 1e-8) / 255
         zero_point = min(255, max(0, round(-low / scale)))
         return torch.fake_quantize_per_tensor_affine(values, scale, zero_point, 0, 255)
