@@ -81,7 +81,8 @@ class ActivationRounding:
         self.recent: deque[tuple[int, float, float]] = deque()  # (plates, min, max) per batch, oldest first
 
     def observe(self, values: torch.Tensor) -> None:
-        self.recent.append((len(values), float(values.detach().min()), float(values.detach().max())))
+        low, high = torch.aminmax(values.detach())  # one pass over the batch's values
+        self.recent.append((len(values), float(low), float(high)))
         while sum(plates for plates, _, _ in self.recent) - self.recent[0][0] >= NUM_CALIBRATION_PLATES:
             self.recent.popleft()
 
