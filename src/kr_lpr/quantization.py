@@ -78,23 +78,32 @@ class ActivationRounding:
 
     def __init__(self, low: float | None = None, high: float | None = None):
         self.fixed_low, self.fixed_high = low, high
-        self.recent: deque[tuple[int, float, float]] = deque()  # (plates, min, max) per batch, oldest first
+        # (plates, min, max) per batch, oldest first. The extremes stay tensors on the model's device: reading
+        # them as Python floats would make every rounded layer wait for the GPU.
+        self.recent: deque[tuple[int, torch.Tensor, torch.Tensor]] = deque()
 
     def observe(self, values: torch.Tensor) -> None:
         low, high = torch.aminmax(values.detach())  # one pass over the batch's values
-        self.recent.append((len(values), float(low), float(high)))
+        self.recent.append((len(values), low, high))
         while sum(plates for plates, _, _ in self.recent) - self.recent[0][0] >= NUM_CALIBRATION_PLATES:
             self.recent.popleft()
+
+    def _range(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        low, high = (
+            values.new_tensor(fixed, dtype=torch.float64)
+            if fixed is not None
+            else extreme(torch.stack([batch[index] for batch in self.recent])).double()
+            for index, fixed, extreme in ((1, self.fixed_low, torch.min), (2, self.fixed_high, torch.max))
+        )
+        return low.clamp(max=0.0), high.clamp(min=0.0)
 
     def __call__(self, values: torch.Tensor, update: bool) -> torch.Tensor:
         if update or not self.recent:
             self.observe(values)
-        low = min(low for _, low, _ in self.recent) if self.fixed_low is None else self.fixed_low
-        high = max(high for _, _, high in self.recent) if self.fixed_high is None else self.fixed_high
-        low, high = min(0.0, low), max(0.0, high)
-        scale = max(high - low, 1e-8) / 255
-        zero_point = min(255, max(0, round(-low / scale)))
-        return torch.fake_quantize_per_tensor_affine(values, scale, zero_point, 0, 255)
+        low, high = self._range(values)
+        scale = (high - low).clamp(min=1e-8) / 255
+        zero_point = (-low / scale).round().clamp(0, 255).int()
+        return torch.fake_quantize_per_tensor_affine(values, scale.float(), zero_point, 0, 255)
 
 
 def fold_norm(

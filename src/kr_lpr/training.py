@@ -55,8 +55,8 @@ class LPRTrainer(Trainer):
         if model.training:
             for term in LOSS_TERMS:
                 value = getattr(outputs, term)
-                if value is not None:
-                    self._loss_sums[term] += float(value.detach())
+                if value is not None:  # summed as a tensor: a float here would wait for the GPU every step
+                    self._loss_sums[term] += value.detach()
                     self._loss_counts[term] += 1
         return (outputs.loss, outputs) if return_outputs else outputs.loss
 
@@ -73,7 +73,7 @@ class LPRTrainer(Trainer):
         if "loss" in logs:
             for term in LOSS_TERMS:
                 if self._loss_counts[term]:
-                    logs[term] = round(self._loss_sums[term] / self._loss_counts[term], 4)
+                    logs[term] = round(float(self._loss_sums[term]) / self._loss_counts[term], 4)
             self._loss_sums = dict.fromkeys(LOSS_TERMS, 0.0)
             self._loss_counts = dict.fromkeys(LOSS_TERMS, 0)
         super().log(logs, start_time)
