@@ -98,7 +98,8 @@ class ActivationRounding:
         return low.clamp(max=0.0), high.clamp(min=0.0)
 
     def __call__(self, values: torch.Tensor, update: bool) -> torch.Tensor:
-        if update or not self.recent:
+        fixed = self.fixed_low is not None and self.fixed_high is not None  # nothing to observe
+        if not fixed and (update or not self.recent):
             self.observe(values)
         low, high = self._range(values)
         scale = (high - low).clamp(min=1e-8) / 255
