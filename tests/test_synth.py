@@ -26,6 +26,7 @@ from kr_lpr.synth import (
 from kr_lpr.synth_render import (
     DIGIT_FONTS,
     HANGUL_FONTS,
+    ROUND_ZERO,
     STROKE_FONTS,
     TEMPLATES,
     THIN_FONTS,
@@ -209,6 +210,23 @@ def test_old_two_row_plates_print_a_low_wide_top_row(style, median_width):
         span = (max(g.x + g.width for g in top) - min(g.x for g in top)) / plate_w
         assert 0.22 < span < 0.6, span
     assert median_width < np.median(widest) and max(widest) < 1.4
+
+
+@pytest.mark.parametrize("style", ["green", "yellow"])
+def test_old_two_row_plates_print_the_top_row_zero_round(style):
+    """Real `05나` and `03더` print their top-row 0 as an ellipse (read as 9 or 6 while the generator drew the
+    later typeface's stadium there); the bottom row keeps the stadium."""
+    rng = np.random.default_rng(7)
+    template = TEMPLATES[style, "two-row"]
+    glyphs = layout_glyphs(rng, ["05", "나", "8106"], template, style, "two-row", sample_typeface(rng, template))
+    assert [g.shape for g in glyphs] == [ROUND_ZERO, "5", "나", "8", "1", "0", "6"]
+    for font in DIGIT_FONTS:
+        assert (master_glyph(font, ROUND_ZERO, 0) > 127).any(), font
+    for font in STROKE_FONTS:
+        stadium, ellipse = (master_glyph(font, shape, 0) > 127 for shape in ("0", ROUND_ZERO))
+        near_top = round(0.15 * (stadium.shape[0] - 1))
+        stadium_left, ellipse_left = (np.nonzero(g[near_top])[0].min() for g in (stadium, ellipse))
+        assert ellipse_left - stadium_left > 0.05 * stadium.shape[1], font
 
 
 @pytest.mark.parametrize("style", ["green", "yellow"])

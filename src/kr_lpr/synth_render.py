@@ -6,8 +6,9 @@ glyphs come from pip-installed fonts (NanumGothic from `koreanize_matplotlib`), 
 like the narrow Korean plate typeface and cached per font and weight, or are composed from the plate
 typeface's jamo (`PLATE_JAMO_STROKES`: uniform geometric strokes, a square ㅁ, a ㅎ with a short vertical
 tick over a bar and a ring). Digits come from those fonts, DejaVu Sans (matplotlib), or `PLATE_DIGIT_STROKES`: the plate
-typeface's own digit shapes (flat-topped 3 and 5, open 4, stadium 0, straight-stemmed 6 and 9, a narrow 7
-whose stem bends to vertical). Both are drawn as strokes because no pip package ships that typeface.
+typeface's own digit shapes (flat-topped 3 and 5, open 4, stadium 0 (an ellipse in the top row of old two-row
+plates), straight-stemmed 6 and 9, a narrow 7 whose stem bends to vertical). Both are drawn as strokes because
+no pip package ships that typeface.
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ PLATE_DIGIT_STROKES: dict[str, tuple[tuple, ...]] = {
     "8": (("arc", 0.5, 0.24, 0.42, 0.24, 0, 360), ("arc", 0.5, 0.7, 0.5, 0.3, 0, 360)),
     "9": (("arc", 0.5, 0.32, 0.5, 0.32, 0, 360), ("line", 0.94, 0.44, 0.2, 1)),
 }
+# The top row of old two-row plates prints 0 as an ellipse, where the later typeface has a stadium; real `05나`
+# and `03더` had that 0 read as 9 or 6. The font faces draw it as their Latin O.
+ROUND_ZERO = "O"
+PLATE_DIGIT_STROKES[ROUND_ZERO] = (("arc", 0.5, 0.5, 0.5, 0.5, 0, 360),)
 
 # The plate typeface's jamo in the same unit-cell strokes; a syllable fits its initial consonant into
 # the box its vowel leaves free (`_SYLLABLE_LAYOUT`, `plate_polylines`). ㄱ leans when a vertical
@@ -130,7 +135,7 @@ def _unit_points(stroke: tuple) -> np.ndarray:
 def plate_polylines(char: str) -> list[np.ndarray]:
     """A digit's or an open Hangul syllable's polylines in the unit cell; a syllable's consonant is
     its jamo scaled into the box the vowel leaves free."""
-    if char.isdigit():
+    if char in PLATE_DIGIT_STROKES:
         return [_unit_points(stroke) for stroke in PLATE_DIGIT_STROKES[char]]
     initial, vowel = divmod((ord(char) - 0xAC00) // 28, 21)
     initial, vowel = _INITIALS[initial], _VOWELS[vowel]
@@ -192,7 +197,7 @@ def draw_text(draw: ImageDraw.ImageDraw, centre, text: str, font: str, size: int
 
 def _stroke_glyph(font: str, char: str) -> np.ndarray:
     """A character of the plate typeface drawn from `plate_polylines` at the master size, anti-aliased."""
-    digit = char.isdigit()
+    digit = char in PLATE_DIGIT_STROKES
     thickness = max(1, round(STROKE_FONTS[font] * _MASTER_SIZE * (1 if digit else _HANGUL_STROKE_SCALE)))
     width = round(_MASTER_SIZE * (0.56 if digit else 0.8))
     coverage = np.zeros((_MASTER_SIZE, width), dtype=np.uint8)
@@ -269,6 +274,7 @@ class Row:
     hangul_scale: float = 1.0  # Hangul height relative to the digits (smaller on two-row plates)
     region_gap: float = 0.06  # between the two syllables of a region, in glyph heights
     widen: float = 1.0  # glyph width relative to the plate's condensation (`Typeface.digit_aspect`)
+    round_zero: bool = False  # 0 drawn as `ROUND_ZERO`
 
 
 @dataclass(frozen=True)
@@ -291,7 +297,7 @@ _TWO_ROW = (335, 170)
 _TWO_ROW_BOLTS = ((0.19, 0.21), (0.81, 0.21))
 # Real old two-row plates print the top row low and wide: digits wider than tall (1.1-1.4 times on the largest
 # 1996-2006 green crops; the 0 an oval), the Hangul as tall and wider; their bottom digits are wide too.
-_TOP_ROW = Row(0.2, 0.21, 0.24, 0.76, (0.15, 0.5), (0.05, 0.3), hangul_scale=1.12, widen=1.5)
+_TOP_ROW = Row(0.2, 0.21, 0.24, 0.76, (0.15, 0.5), (0.05, 0.3), hangul_scale=1.12, widen=1.5, round_zero=True)
 # Their bolts beside the top row are about 0.3-0.4 of its height in radius (the row keeps clear of them).
 _TWO_ROW_BOLT_SCALE = 2.2
 
@@ -351,9 +357,11 @@ PALETTES = {
 
 @dataclass
 class Glyph:
-    """One printed character in plate millimetres; `token` indexes the plate string's tokens."""
+    """One printed character in plate millimetres; `token` indexes the plate string's tokens and `shape` is
+    the character drawn for `char` (`ROUND_ZERO` for some 0s)."""
 
     char: str
+    shape: str
     token: int
     x: float
     y: float
@@ -431,7 +439,8 @@ def _place_row(
     for (char, index, glyph_height, _), cell, gap in zip(chars, cells, gaps, strict=True):
         x += gap
         ink = cell * typeface.ink_width(char, glyph_height) / typeface.cell_width(char, glyph_height)
-        glyphs.append(Glyph(char, index, x + (cell - ink) / 2, centre_y - glyph_height / 2, ink, glyph_height))
+        shape = ROUND_ZERO if row.round_zero and char == "0" else char
+        glyphs.append(Glyph(char, shape, index, x + (cell - ink) / 2, centre_y - glyph_height / 2, ink, glyph_height))
         x += cell
     return glyphs
 
@@ -444,7 +453,7 @@ def _stack_region(rng: np.random.Generator, region: str, size_mm) -> list[Glyph]
     width = height * rng.uniform(1.1, 1.5)
     centre_x = plate_w * rng.uniform(0.085, 0.105)
     return [
-        Glyph(char, 0, centre_x - width / 2, plate_h * centre_y - height / 2, width, height)
+        Glyph(char, char, 0, centre_x - width / 2, plate_h * centre_y - height / 2, width, height)
         for char, centre_y in zip(region, (0.29, 0.71), strict=True)
     ]
 
@@ -619,7 +628,7 @@ def draw_plate(
         x, y = round(glyph.x * scale), round(glyph.y * scale)
         w, h = max(1, round(glyph.width * scale)), max(1, round(glyph.height * scale))
         font, weight = typeface.lettering(glyph.char, tokens[glyph.token])
-        _stamp(text, _glyph_mask(font, glyph.char, weight, w, h), x, y)
+        _stamp(text, _glyph_mask(font, glyph.shape, weight, w, h), x, y)
         box = boxes[glyph.token]
         boxes[glyph.token] = (np.fmin(box[0], x), np.fmin(box[1], y), np.fmax(box[2], x + w), np.fmax(box[3], y + h))
     canvas = np.asarray(plate, dtype=np.float32)
