@@ -49,6 +49,9 @@ _DIGIT_FONT_P = (0.04, 0.14, 0.14, 0.03, 0.05, 0.3, 0.3)
 # Old printed two-row plates (green, yellow) and many 2006-2019 white ones have thin lettering, digits and Hangul alike.
 THIN_FONTS = ("plate-thin", "nanum")
 
+# The top row of old two-row plates prints 0 as an ellipse, where the later typeface has a stadium; real `05나`
+# and `03더` had that 0 read as 9 or 6. The font faces draw it as their Latin O.
+ROUND_ZERO = "O"
 # Plate digits as strokes in a unit cell (x right, y down): ("line", x0, y0, x1, y1) or
 # ("arc", cx, cy, rx, ry, start_deg, end_deg) with angles clockwise from +x, as in cv2.ellipse2Poly.
 PLATE_DIGIT_STROKES: dict[str, tuple[tuple, ...]] = {
@@ -67,11 +70,8 @@ PLATE_DIGIT_STROKES: dict[str, tuple[tuple, ...]] = {
     "7": (("line", 0.2, 0, 1, 0), ("arc", 1.45, 1, 0.9, 1.155, 180, 240)),
     "8": (("arc", 0.5, 0.24, 0.42, 0.24, 0, 360), ("arc", 0.5, 0.7, 0.5, 0.3, 0, 360)),
     "9": (("arc", 0.5, 0.32, 0.5, 0.32, 0, 360), ("line", 0.94, 0.44, 0.2, 1)),
+    ROUND_ZERO: (("arc", 0.5, 0.5, 0.5, 0.5, 0, 360),),
 }
-# The top row of old two-row plates prints 0 as an ellipse, where the later typeface has a stadium; real `05나`
-# and `03더` had that 0 read as 9 or 6. The font faces draw it as their Latin O.
-ROUND_ZERO = "O"
-PLATE_DIGIT_STROKES[ROUND_ZERO] = (("arc", 0.5, 0.5, 0.5, 0.5, 0, 360),)
 
 # The plate typeface's jamo in the same unit-cell strokes; a syllable fits its initial consonant into
 # the box its vowel leaves free (`_SYLLABLE_LAYOUT`, `plate_polylines`). ㄱ leans when a vertical
