@@ -81,25 +81,25 @@ class ActivationRounding:
         # (plates, min, max) per batch, oldest first. The extremes stay tensors on the model's device: reading
         # them as Python floats would make every rounded layer wait for the GPU.
         self.recent: deque[tuple[int, torch.Tensor, torch.Tensor]] = deque()
+        self.window: tuple[torch.Tensor, torch.Tensor] | None = None  # extremes over `recent`, float64
 
     def observe(self, values: torch.Tensor) -> None:
         low, high = torch.aminmax(values.detach())  # one pass over the batch's values
         self.recent.append((len(values), low, high))
         while sum(plates for plates, _, _ in self.recent) - self.recent[0][0] >= NUM_CALIBRATION_PLATES:
             self.recent.popleft()
+        _, lows, highs = zip(*self.recent, strict=True)
+        self.window = torch.stack(lows).min().double(), torch.stack(highs).max().double()
 
     def _range(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        low, high = (
-            values.new_tensor(fixed, dtype=torch.float64)
-            if fixed is not None
-            else extreme(torch.stack([batch[index] for batch in self.recent])).double()
-            for index, fixed, extreme in ((1, self.fixed_low, torch.min), (2, self.fixed_high, torch.max))
-        )
+        """The rounding range in float64, stretched to hold 0 as TFLite's is."""
+        low = self.window[0] if self.fixed_low is None else values.new_tensor(self.fixed_low, dtype=torch.float64)
+        high = self.window[1] if self.fixed_high is None else values.new_tensor(self.fixed_high, dtype=torch.float64)
         return low.clamp(max=0.0), high.clamp(min=0.0)
 
     def __call__(self, values: torch.Tensor, update: bool) -> torch.Tensor:
         fixed = self.fixed_low is not None and self.fixed_high is not None  # nothing to observe
-        if not fixed and (update or not self.recent):
+        if not fixed and (update or self.window is None):
             self.observe(values)
         low, high = self._range(values)
         scale = (high - low).clamp(min=1e-8) / 255
