@@ -8,7 +8,13 @@ and the largest difference between the uint8 graph fed with float inputs layer b
 graph, in units of that tensor's rounding step. Rounding alone gives about 0.29 steps (uniform error);
 a layer far above its neighbours is the one to fix (as the per-step means were, see
 `quantization.sequence_scale`). A sigmoid saturated near 1 shows about 1 step: uint8 stores 1 as
-255/256. Synthetic plates only: the real crops stay for evaluation.
+255/256.
+
+A small error in steps can still matter when the step is coarse for what follows, so the second
+table rounds the PyTorch forward (`kr_lpr.quantization`, ranges from the same calibration plates)
+at one tensor at a time and prints how far that alone moves the logits from float (mean absolute
+shift, floored as the uint8 output is) and the share of time steps whose top class changes.
+Synthetic plates only: the real crops stay for evaluation.
 """
 
 from __future__ import annotations
@@ -20,20 +26,28 @@ import math
 import sys
 
 import numpy as np
+import torch
 
 from kr_lpr.export import (
     NUM_CALIBRATION_PLATES,
     calibration_canvases,
+    floored_logits,
     keras_inputs,
     load_pretrained,
     quiet_conversion,
     tflite_converter,
 )
+from kr_lpr.quantization import activation_roundings, prepare_quantization_aware
 from kr_lpr.synth import SyntheticPlateStream
 
 DEBUG_SEED = 31337  # not a training, calibration or validation seed
 # PAD and RESHAPE move values without rounding them.
 ROUNDING = {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN", "LOGISTIC", "MUL"}
+
+
+def debug_canvases(processor, count: int) -> np.ndarray:
+    plates = (sample["image"] for sample in SyntheticPlateStream(seed=DEBUG_SEED, strength="train"))
+    return calibration_canvases(processor, plates, count=count)
 
 
 def layer_errors(model_dir: str, num_calibration: int, num_debug: int) -> list[dict]:
@@ -42,8 +56,7 @@ def layer_errors(model_dir: str, num_calibration: int, num_debug: int) -> list[d
 
     model, processor = load_pretrained(model_dir)
     calibration = calibration_canvases(processor, count=num_calibration)
-    plates = (sample["image"] for sample in SyntheticPlateStream(seed=DEBUG_SEED, strength="train"))
-    debug = calibration_canvases(processor, plates, count=num_debug)
+    debug = debug_canvases(processor, num_debug)
     with quiet_conversion():
         converter = tflite_converter(model, calibration)
         debugger = tf.lite.experimental.QuantizationDebugger(
@@ -68,6 +81,34 @@ def layer_row(stats: dict[str, str]) -> dict:
     }
 
 
+@torch.no_grad()
+def rounding_shifts(model_dir: str, num_calibration: int, num_debug: int) -> list[dict]:
+    """For each activation rounding of the simulation alone: how far it moves the logits, largest first."""
+    model, processor = load_pretrained(model_dir)
+    calibration = calibration_canvases(processor, count=num_calibration)
+
+    def logits(canvases: np.ndarray) -> np.ndarray:
+        return floored_logits(model(torch.from_numpy(canvases[:, None] / np.float32(255))).logits.numpy())
+
+    debug = debug_canvases(processor, num_debug)
+    reference = logits(debug)
+    prepare_quantization_aware(model)
+    model.eval()
+    model(torch.from_numpy(calibration[:, None] / np.float32(255)))  # a first eval forward sets every range
+    roundings = activation_roundings(model)
+    rows = []
+    for name, rounding in roundings.items():
+        for other in roundings.values():
+            other.enabled = other is rounding
+        shifted = logits(debug)
+        rows.append({
+            "tensor": name,
+            "mean_logit_shift": float(np.abs(shifted - reference).mean()),
+            "top_class_changes": float((shifted.argmax(-1) != reference.argmax(-1)).mean()),
+        })  # fmt: skip
+    return sorted(rows, key=lambda row: row["mean_logit_shift"], reverse=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="release/kr-lpr")
@@ -85,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     median = np.median([row["rms_error_steps"] for row in rounded])
     print(f"\nRMS error over layers: median {median:.3f} steps, largest {worst['rms_error_steps']:.3f}", end=" ")
     print(f"({worst['layer']})")
+    print(f"\n{'rounded alone (PyTorch simulation)':<40} {'mean |logit shift|':>18} {'top class changed':>18}")
+    for row in rounding_shifts(args.model, args.num_calibration, args.num_debug):
+        print(f"{row['tensor']:<40} {row['mean_logit_shift']:>18.4f} {row['top_class_changes']:>18.2%}")
     return 0
 
 

@@ -288,3 +288,15 @@ def test_quantization_report_gives_every_layer_its_error_in_rounding_steps():
     # The release weights after the per-step scaling: every layer near plain rounding noise (~0.29 steps).
     assert 0.2 < np.median(rms) < 0.4
     assert rms.max() < 1.5
+
+
+def test_quantization_report_ranks_each_simulated_rounding_by_its_logit_shift():
+    report = load_script("scripts/quantization_report.py")
+    rows = report.rounding_shifts(str(RELEASE_MODEL), num_calibration=64, num_debug=16)
+    shifts = {row["tensor"]: row["mean_logit_shift"] for row in rows}
+    assert {"backbone.input", "backbone.layers.0", "attention.order_maps", "attention.sequence", "classifier"} <= set(
+        shifts
+    )
+    assert list(shifts.values()) == sorted(shifts.values(), reverse=True)
+    assert shifts["backbone.input"] < 1e-4  # the canvases already lie on the input's 1/255 grid (float error only)
+    assert all(shift > 0 for name, shift in shifts.items() if name.startswith("backbone.layers"))

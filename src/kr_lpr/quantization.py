@@ -82,6 +82,7 @@ class ActivationRounding:
         # them as Python floats would make every rounded layer wait for the GPU.
         self.recent: deque[tuple[int, torch.Tensor, torch.Tensor]] = deque()
         self.window: tuple[torch.Tensor, torch.Tensor] | None = None  # extremes over `recent`, float64
+        self.enabled = True  # off: values pass unrounded (`scripts/quantization_report.py` rounds one at a time)
 
     def observe(self, values: torch.Tensor) -> None:
         low, high = torch.aminmax(values.detach())  # one pass over the batch's values
@@ -98,6 +99,8 @@ class ActivationRounding:
         return low.clamp(max=0.0), high.clamp(min=0.0)
 
     def __call__(self, values: torch.Tensor, update: bool) -> torch.Tensor:
+        if not self.enabled:
+            return values
         fixed = self.fixed_low is not None and self.fixed_high is not None  # nothing to observe
         if not fixed and (update or self.window is None):
             self.observe(values)
@@ -197,7 +200,8 @@ class QuantizedAttention(TinyLPRAttention):
 
 
 def _round_output(module: nn.Module, rounding: ActivationRounding) -> torch.utils.hooks.RemovableHandle:
-    return module.register_forward_hook(lambda mod, args, out: rounding(out, mod.training))
+    module.output_rounding = rounding
+    return module.register_forward_hook(lambda mod, args, out: mod.output_rounding(out, mod.training))
 
 
 def prepare_quantization_aware(model: TinyLPRModel) -> list[torch.utils.hooks.RemovableHandle]:
@@ -222,12 +226,22 @@ def prepare_quantization_aware(model: TinyLPRModel) -> list[torch.utils.hooks.Re
     model.sequence_norm.__class__ = FrozenBatchNorm1d
     model.classifier.__class__ = QuantizedClassifier
     model.classifier.input_factor = lambda: classifier_input_factor(model.sequence_norm)
-    input_rounding = ActivationRounding(0.0, 1.0)
-    handles = [model.backbone.register_forward_pre_hook(lambda mod, args: (input_rounding(args[0], False),))]
+    model.backbone.input_rounding = ActivationRounding(0.0, 1.0)
+    handles = [model.backbone.register_forward_pre_hook(lambda mod, args: (mod.input_rounding(args[0], False),))]
     residuals = [block for block in model.backbone.layers if getattr(block, "use_residual", False)]
     handles += [_round_output(block, ActivationRounding()) for block in residuals]
     handles.append(_round_output(model.classifier, ActivationRounding(low=-UINT8_LOGIT_FLOOR)))
     return handles
+
+
+def activation_roundings(model: TinyLPRModel) -> dict[str, ActivationRounding]:
+    """Every activation rounding of a prepared model, named by the module whose output it rounds
+    (`attention.<tensor>` inside the attention, `backbone.input` for the input)."""
+    roundings = {"backbone.input": model.backbone.input_rounding}
+    roundings |= {
+        name: module.output_rounding for name, module in model.named_modules() if hasattr(module, "output_rounding")
+    }
+    return roundings | {f"attention.{name}": rounding for name, rounding in model.attention.roundings.items()}
 
 
 @torch.no_grad()
@@ -235,12 +249,13 @@ def finish_quantization_aware(model: TinyLPRModel, handles: list[torch.utils.hoo
     """Removes the simulation; each convolution keeps its rounded kernel, which the export then rounds exactly."""
     for handle in handles:
         handle.remove()
+    del model.backbone.input_rounding
     for module in model.modules():
+        module.__dict__.pop("output_rounding", None)
         if isinstance(module, QuantizedConvNormAct):
             kernel, _, scale = module.folded()
             module[0].weight.copy_(round_weight(kernel) / scale[:, None, None, None])
             module.__class__ = TinyLPRConvNormAct
-            del module.output_rounding
         elif isinstance(module, QuantizedConv2d):
             module.weight.copy_(round_weight(module.weight))
             module.__class__ = nn.Conv2d
