@@ -37,6 +37,8 @@ from kr_lpr.export import (
     quiet_conversion,
     tflite_converter,
 )
+from kr_lpr.modeling_tinylpr import TinyLPRModel
+from kr_lpr.preprocessing_tinylpr import to_pixel_values
 from kr_lpr.quantization import activation_roundings, prepare_quantization_aware
 from kr_lpr.synth import SyntheticPlateStream
 
@@ -45,18 +47,18 @@ DEBUG_SEED = 31337  # not a training, calibration or validation seed
 ROUNDING = {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN", "LOGISTIC", "MUL"}
 
 
-def debug_canvases(processor, count: int) -> np.ndarray:
+def load_inputs(model_dir: str, num_calibration: int, num_debug: int) -> tuple[TinyLPRModel, np.ndarray, np.ndarray]:
+    """The model, the export's calibration canvases and fresh synthetic debug canvases, for both tables."""
+    model, processor = load_pretrained(model_dir)
     plates = (sample["image"] for sample in SyntheticPlateStream(seed=DEBUG_SEED, strength="train"))
-    return calibration_canvases(processor, plates, count=count)
+    debug = calibration_canvases(processor, plates, count=num_debug)
+    return model, calibration_canvases(processor, count=num_calibration), debug
 
 
-def layer_errors(model_dir: str, num_calibration: int, num_debug: int) -> list[dict]:
+def layer_errors(model: TinyLPRModel, calibration: np.ndarray, debug: np.ndarray) -> list[dict]:
     """One `layer_row` per tensor that the uint8 graph rounds, in graph order."""
     import tensorflow as tf
 
-    model, processor = load_pretrained(model_dir)
-    calibration = calibration_canvases(processor, count=num_calibration)
-    debug = debug_canvases(processor, num_debug)
     with quiet_conversion():
         converter = tflite_converter(model, calibration)
         debugger = tf.lite.experimental.QuantizationDebugger(
@@ -82,19 +84,17 @@ def layer_row(stats: dict[str, str]) -> dict:
 
 
 @torch.no_grad()
-def rounding_shifts(model_dir: str, num_calibration: int, num_debug: int) -> list[dict]:
-    """For each activation rounding of the simulation alone: how far it moves the logits, largest first."""
-    model, processor = load_pretrained(model_dir)
-    calibration = calibration_canvases(processor, count=num_calibration)
+def rounding_shifts(model: TinyLPRModel, calibration: np.ndarray, debug: np.ndarray) -> list[dict]:
+    """For each activation rounding of the simulation alone: how far it moves the logits, largest first.
+    Prepares `model` for quantization-aware training in place."""
 
     def logits(canvases: np.ndarray) -> np.ndarray:
-        return floored_logits(model(torch.from_numpy(canvases[:, None] / np.float32(255))).logits.numpy())
+        return floored_logits(model(torch.from_numpy(to_pixel_values(canvases))).logits.numpy())
 
-    debug = debug_canvases(processor, num_debug)
     reference = logits(debug)
     prepare_quantization_aware(model)
     model.eval()
-    model(torch.from_numpy(calibration[:, None] / np.float32(255)))  # a first eval forward sets every range
+    logits(calibration)  # a first eval forward sets every range
     roundings = activation_roundings(model)
     rows = []
     for name, rounding in roundings.items():
@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-calibration", type=int, default=NUM_CALIBRATION_PLATES, help="as `kr-lpr export`")
     parser.add_argument("--num-debug", type=int, default=128, help="synthetic plates compared layer by layer")
     args = parser.parse_args(argv)
-    rounded = layer_errors(args.model, args.num_calibration, args.num_debug)
+    model, calibration, debug = load_inputs(args.model, args.num_calibration, args.num_debug)
+    rounded = layer_errors(model, calibration, debug)
     print(f"{'op':<18} {'layer':<22} {'step':>10} {'rms error':>10} {'max error':>10}  (in steps)")
     for row in rounded:
         print(
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nRMS error over layers: median {median:.3f} steps, largest {worst['rms_error_steps']:.3f}", end=" ")
     print(f"({worst['layer']})")
     print(f"\n{'rounded alone (PyTorch simulation)':<40} {'mean |logit shift|':>18} {'top class changed':>18}")
-    for row in rounding_shifts(args.model, args.num_calibration, args.num_debug):
+    for row in rounding_shifts(model, calibration, debug):
         print(f"{row['tensor']:<40} {row['mean_logit_shift']:>18.4f} {row['top_class_changes']:>18.2%}")
     return 0
 

@@ -281,7 +281,7 @@ def test_uint8_reads_real_plates_like_pytorch(tmp_path):
 
 def test_quantization_report_gives_every_layer_its_error_in_rounding_steps():
     report = load_script("scripts/quantization_report.py")
-    rows = report.layer_errors(str(RELEASE_MODEL), num_calibration=64, num_debug=16)
+    rows = report.layer_errors(*report.load_inputs(str(RELEASE_MODEL), num_calibration=64, num_debug=16))
     assert {"backbone_0", "attention_project", "order_maps", "sequence", "classifier"} <= {row["layer"] for row in rows}
     rms = np.array([row["rms_error_steps"] for row in rows])
     assert np.isfinite(rms).all()
@@ -292,7 +292,7 @@ def test_quantization_report_gives_every_layer_its_error_in_rounding_steps():
 
 def test_quantization_report_ranks_each_simulated_rounding_by_its_logit_shift():
     report = load_script("scripts/quantization_report.py")
-    rows = report.rounding_shifts(str(RELEASE_MODEL), num_calibration=64, num_debug=16)
+    rows = report.rounding_shifts(*report.load_inputs(str(RELEASE_MODEL), num_calibration=64, num_debug=16))
     shifts = {row["tensor"]: row["mean_logit_shift"] for row in rows}
     assert {"backbone.input", "backbone.layers.0", "attention.order_maps", "attention.sequence", "classifier"} <= set(
         shifts
