@@ -107,6 +107,17 @@ def test_beam_matches_greedy_on_confident_input(label_map):
     assert ctc_beam_decode(probs, label_map).text == ctc_greedy_decode(probs, label_map).text == "30수0196"
 
 
+def test_beam_breaks_ties_as_greedy_does(label_map):
+    # uint8 logits come on a grid of steps, so two tokens often tie; both readings below are valid plates,
+    # and the format filter must not swap greedy's for the other one (it cost 7 real plates in uint8).
+    steps = ["4", None, "3", None, "나", None, "3", None, "4", None, "4", None, "2", None, None, None]
+    probs = one_hot_steps(label_map, steps)
+    probs[4, label_map.encode("너")[0]] = probs[4, label_map.encode("나")[0]]
+    assert label_map.encode("나")[0] < label_map.encode("너")[0]
+    assert ctc_greedy_decode(probs, label_map).text == "43나3442"
+    assert ctc_beam_decode(probs, label_map).text == "43나3442"
+
+
 def test_beam_keeps_repeats_separated_by_blank(label_map):
     steps = ["6", None, "6", None, "가", "1", None, "1", "1", None, "1", None, None, None, None, None]
     assert ctc_beam_decode(one_hot_steps(label_map, steps), label_map).text == "66가111"

@@ -166,7 +166,7 @@ def ctc_prefix_beams(probs: np.ndarray, blank_id: int, beam_width: int) -> list[
     # prefix -> (log P ending in blank, log P ending in non-blank)
     beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, -np.inf)}
     for step in log_probs:
-        candidates = np.argsort(step)[::-1][:beam_width]
+        candidates = np.argsort(-step, kind="stable")[:beam_width]  # ties: lowest id first, as argmax (greedy) picks
         next_beams: dict[tuple[int, ...], list[float]] = {}
         for prefix, (p_blank, p_non_blank) in beams.items():
             p_total = _log_add(p_blank, p_non_blank)
