@@ -1,7 +1,7 @@
 """Ablation of TinyLPR's training choices: short runs of equal budget and seed, scored on real plates.
 
     python scripts/ablation.py --steps 1500 --batch-size 32 [--real ../shared/data/real_kr]
-                               [--out release/ablation.json]
+                               [--out release/ablation.json] [--num-workers N]
 
 Rows: CTC only; + character masks; + focal CTC; + center loss (the default recipe); the default at
 96x192; the default at the ~10 MFLOP width. Every run streams the same synthetic plates (seed 0)
@@ -33,7 +33,7 @@ VARIANTS = {
 }
 
 
-def run_variant(name: str, overrides: dict, steps: int, batch_size: int, runs_dir: Path) -> Path:
+def run_variant(name: str, overrides: dict, steps: int, batch_size: int, num_workers: int, runs_dir: Path) -> Path:
     output_dir = runs_dir / name.split(" (")[0].replace(" ", "_").replace("+", "plus")
     if (output_dir / "final" / "model.safetensors").is_file():
         return output_dir / "final"
@@ -42,6 +42,7 @@ def run_variant(name: str, overrides: dict, steps: int, batch_size: int, runs_di
             "output_dir": str(output_dir),
             "max_steps": steps,
             "batch_size": batch_size,
+            "num_workers": num_workers,
             "num_threads": 2,
             "warmup_steps": steps // 20,
             "center_loss_start_step": steps // 2,
@@ -61,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", default=str(ROOT / "runs" / "ablation"))
     parser.add_argument("--real", default=str(ROOT.parent / "shared" / "data" / "real_kr"))
     parser.add_argument("--out", default=str(ROOT / "release" / "ablation.json"))
+    parser.add_argument(
+        "--num-workers", type=int, default=1, help="DataLoader workers rendering plates (15 on a 16-core GPU machine)"
+    )
     args = parser.parse_args(argv)
     if not (Path(args.real) / "labels.csv").is_file():
         print(f"real plates not found at {args.real}: the ablation is scored on them, so it cannot run")
@@ -69,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         write_dataset(tmp, n=500, seed=515151, split="val")
         for name, overrides in VARIANTS.items():
-            final = run_variant(name, overrides, args.steps, args.batch_size, Path(args.runs))
+            final = run_variant(name, overrides, args.steps, args.batch_size, args.num_workers, Path(args.runs))
             real = evaluate(final, args.real)
             synthetic = evaluate(final, tmp)
             rows.append(
