@@ -256,10 +256,26 @@ def test_cli_errors_are_one_clear_line(argv, message, random_model_dir, tmp_path
     assert message in error and "Traceback" not in error
 
 
-@pytest.mark.skipif(
+needs_release_and_real_plates = pytest.mark.skipif(
     not (RELEASE_MODEL / "config.json").is_file() or not (REAL_DATA / "labels.csv").is_file(),
-    reason="needs the trained release/kr-lpr and ../shared/data/real_kr (random weights cannot show the drop)",
+    reason="needs the trained release/kr-lpr and ../shared/data/real_kr (random weights cannot show these)",
 )
+
+
+@needs_release_and_real_plates
+def test_onnx_reads_the_real_plates_exactly_as_pytorch():
+    from kr_lpr.evaluation import select_records
+
+    images = [record.path for record in select_records(REAL_DATA, None, skip_bad=False)]
+    processor = TinyLPRImageProcessor.from_pretrained(RELEASE_MODEL)
+    reference = pytorch_logits(RELEASE_MODEL, images)
+    logits = load_runner(RELEASE_MODEL / FILE_NAMES["onnx"], num_threads=1)(processor.canvases(images))
+    print(f"\nONNX on {len(images)} real plates: max |logit - PyTorch's| {np.abs(logits - reference).max():.2e}")
+    texts = [reading["text"] for reading in processor.post_process(logits)]
+    assert texts == [reading["text"] for reading in processor.post_process(reference)]
+
+
+@needs_release_and_real_plates
 def test_uint8_reads_real_plates_like_pytorch(tmp_path):
     from kr_lpr.evaluation import evaluate
 
