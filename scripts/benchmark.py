@@ -33,9 +33,8 @@ import torch
 
 from kr_lpr import TinyLPRConfig, TinyLPRImageProcessor, TinyLPRModel
 from kr_lpr.export import FILE_NAMES, export_model
-from kr_lpr.inference import LicensePlateRecognizer
+from kr_lpr.inference import LicensePlateRecognizer, torch_logits
 from kr_lpr.lpr_infer_template import load_runner
-from kr_lpr.preprocessing_tinylpr import to_pixel_values
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 64
@@ -80,12 +79,7 @@ def model_row(name: str, size: int, make_runner: Callable[[int], Callable], canv
 def torch_runner(model: TinyLPRModel) -> Callable[[int], Callable]:
     def make(threads: int):
         torch.set_num_threads(threads)
-
-        def run(canvases: np.ndarray) -> np.ndarray:
-            with torch.inference_mode():
-                return model(torch.from_numpy(to_pixel_values(canvases))).logits.numpy()
-
-        return run
+        return lambda canvases: torch_logits(model, canvases)
 
     return make
 

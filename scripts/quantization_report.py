@@ -37,8 +37,8 @@ from kr_lpr.export import (
     quiet_conversion,
     tflite_converter,
 )
+from kr_lpr.inference import torch_logits
 from kr_lpr.modeling_tinylpr import TinyLPRModel
-from kr_lpr.preprocessing_tinylpr import to_pixel_values
 from kr_lpr.quantization import activation_roundings, prepare_quantization_aware
 from kr_lpr.synth import SyntheticPlateStream
 
@@ -89,7 +89,7 @@ def rounding_shifts(model: TinyLPRModel, calibration: np.ndarray, debug: np.ndar
     Prepares `model` for quantization-aware training in place."""
 
     def logits(canvases: np.ndarray) -> np.ndarray:
-        return floored_logits(model(torch.from_numpy(to_pixel_values(canvases))).logits.numpy())
+        return floored_logits(torch_logits(model, canvases))
 
     reference = logits(debug)
     prepare_quantization_aware(model)

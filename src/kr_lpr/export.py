@@ -29,9 +29,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .image_processing_tinylpr import TinyLPRImageProcessor
+from .inference import torch_logits
 from .lpr_infer_template import load_runner
 from .modeling_tinylpr import TinyLPRModel
-from .preprocessing_tinylpr import to_pixel_values
 
 FORMATS = ("onnx", "tflite", "tflite-uint8", "edgetpu")
 FILE_NAMES = {
@@ -319,8 +319,7 @@ def export_model(
     quantize = "tflite-uint8" in formats
     canvases = calibration_canvases(processor, calibration_images, num_calibration if quantize else NUM_CHECK_PLATES)
     check = canvases[:NUM_CHECK_PLATES]
-    with torch.inference_mode():
-        reference = model(torch.from_numpy(to_pixel_values(check))).logits.numpy()
+    reference = torch_logits(model, check)
 
     written: dict[str, Path] = {}
     report: dict = {"formats": {}, "calibration_plates": len(canvases) if quantize else 0, "versions": versions()}

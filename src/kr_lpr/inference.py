@@ -73,6 +73,12 @@ def resolve_backend(model_dir: Path, backend: str) -> str:
     return "torch"
 
 
+def torch_logits(model: TinyLPRModel, canvases: np.ndarray) -> np.ndarray:
+    """A PyTorch model's CTC logits for uint8 canvases `(N, H, W)`, without autograd."""
+    with torch.inference_mode():
+        return model(torch.from_numpy(to_pixel_values(canvases))).logits.numpy()
+
+
 class TorchRunner:
     """The PyTorch model behind the runners' interface: uint8 canvases in, logits out."""
 
@@ -84,9 +90,7 @@ class TorchRunner:
         self.input_size = (config.image_height, config.image_width)
 
     def __call__(self, canvases: np.ndarray) -> np.ndarray:
-        pixel_values = torch.from_numpy(to_pixel_values(canvases))
-        with torch.inference_mode():
-            return self.model(pixel_values).logits.numpy()
+        return torch_logits(self.model, canvases)
 
 
 class LicensePlateRecognizer:
