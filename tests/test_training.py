@@ -1,6 +1,9 @@
 """Trainer, train/evaluate commands and metrics on small real runs."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +77,19 @@ def test_quantization_aware_run_ends_with_kernels_on_the_int8_grid(tmp_path):
     for kernel in kernels:  # as the export folds them
         steps = kernel / (np.abs(kernel).max(1, keepdims=True) / 127)
         np.testing.assert_allclose(steps, steps.round(), atol=1e-3)
+
+
+def test_torchrun_trains_one_model_across_processes(tmp_path):
+    # On CPU too: two processes join one gloo job and split each step's plates between them.
+    options = [f"{key}={value}" for key, value in {**TINY, "eval_steps": 4, "save_steps": 4}.items()]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "kr_lpr.cli", "train",
+               "--output-dir", str(tmp_path / "run"), "--max-steps", "4", *(f"--set={o}" for o in options)]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("training on 2 process(es), 16 plates per step") == 1
+    assert result.stdout.count("final model:") == 1
+    assert "eval_plate_accuracy" in json.loads((tmp_path / "run" / "final" / "eval_results.json").read_text())
 
 
 def test_unknown_option_is_a_clear_error(tmp_path, capsys):

@@ -2,14 +2,15 @@
 
 From scratch on streamed synthetic plates (the default), or fine-tuning a Hub-format folder on a
 user's `<plate>_<idx>` folder. Checkpoints are regular `Trainer` checkpoints, so a killed run
-resumes with `kr-lpr train ...` again (same output dir), and `accelerate launch -m kr_lpr.cli train`
-or `torchrun` scale it to several processes without code changes.
+resumes with `kr-lpr train ...` again (same output dir), and `torchrun -m kr_lpr.cli train` (CPU or GPU)
+or `accelerate launch --multi_gpu -m kr_lpr.cli train` scale it to several processes without code changes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -242,6 +243,9 @@ def training_arguments(config: TrainConfig, has_eval: bool) -> TrainingArguments
         seed=config.seed,
         report_to="none",
         disable_tqdm=False,
+        # accelerate joins CPU processes started by torchrun into one gloo job only when told
+        # the run is CPU-only; without it each process trains a model of its own.
+        use_cpu=not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1,
     )
 
 
@@ -269,18 +273,24 @@ def train(config: TrainConfig, resume: bool = True) -> Path:
         compute_metrics=build_compute_metrics(processor.label_map),
         center_loss_start_step=config.center_loss_start_step,
     )
-    if checkpoint:
-        print(f"resuming from {checkpoint}")
+    args = trainer.args
+    if trainer.is_world_process_zero():
+        plates = args.world_size * args.per_device_train_batch_size * args.gradient_accumulation_steps
+        print(f"training on {args.world_size} process(es), {plates} plates per step, device {args.device}")
+        if checkpoint:
+            print(f"resuming from {checkpoint}")
     trainer.train(resume_from_checkpoint=checkpoint)
     final = output_dir / "final"
     if handles is not None:
         finish_quantization_aware(trainer.model, handles)
     trainer.model.to(memory_format=torch.contiguous_format)
     trainer.save_model(str(final))
-    processor.save_pretrained(final)
-    if eval_set is not None:
-        metrics = trainer.evaluate()
-        (final / "eval_results.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    metrics = trainer.evaluate() if eval_set is not None else None  # every process takes part
+    if trainer.is_world_process_zero():
+        processor.save_pretrained(final)
+        if metrics is not None:
+            (final / "eval_results.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+        print(f"final model: {final}")
     return final
 
 
@@ -323,8 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         config = config.updated({k: v for k, v in flags.items() if v is not None}, source="flags")
         config = config.updated(parse_overrides(args.set), source="--set")
-        final = train(config, resume=not args.no_resume)
+        train(config, resume=not args.no_resume)
     except ValueError as error:
         parser.exit(2, f"kr-lpr train: error: {error}\n")
-    print(f"final model: {final}")
     return 0
