@@ -17,7 +17,7 @@ from kr_lpr.keras_tinylpr import fold_conv_norm, fold_linear_after_norm
 from kr_lpr.metrics import build_compute_metrics, plate_metrics
 from kr_lpr.modeling_tinylpr import TinyLPRConvNormAct
 from kr_lpr.synth import write_dataset
-from kr_lpr.training import TrainConfig, train
+from kr_lpr.training import TrainConfig, train, training_arguments
 from kr_lpr.training import main as train_main
 
 TINY = {"width_multiplier": 0.35, "feature_channels": 32, "batch_size": 8, "synth_val_size": 16, "num_workers": 0,
@@ -77,6 +77,12 @@ def test_quantization_aware_run_ends_with_kernels_on_the_int8_grid(tmp_path):
     for kernel in kernels:  # as the export folds them
         steps = kernel / (np.abs(kernel).max(1, keepdims=True) / 127)
         np.testing.assert_allclose(steps, steps.round(), atol=1e-3)
+
+
+def test_fine_tuning_defaults_to_a_gentler_learning_rate():
+    assert training_arguments(TrainConfig(), has_eval=False).learning_rate == 2e-3
+    assert training_arguments(TrainConfig(init_from="release/kr-lpr"), has_eval=False).learning_rate == 3e-4
+    assert training_arguments(TrainConfig(init_from="x", learning_rate=1e-5), has_eval=False).learning_rate == 1e-5
 
 
 def test_torchrun_trains_one_model_across_processes(tmp_path):

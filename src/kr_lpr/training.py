@@ -92,7 +92,7 @@ class TrainConfig:
     synth_val_size: int = 512
     max_steps: int = 2000
     batch_size: int = 64
-    learning_rate: float = 2e-3
+    learning_rate: float | None = None  # None: 2e-3 from scratch, 3e-4 when fine-tuning (init_from)
     weight_decay: float = 1e-4
     warmup_steps: int = 200
     center_loss_start_step: int = 1000
@@ -223,7 +223,7 @@ def training_arguments(config: TrainConfig, has_eval: bool) -> TrainingArguments
         max_steps=config.max_steps,
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size,
-        learning_rate=config.learning_rate,
+        learning_rate=config.learning_rate if config.learning_rate is not None else 3e-4 if config.init_from else 2e-3,
         weight_decay=config.weight_decay,
         warmup_steps=config.warmup_steps,
         lr_scheduler_type="cosine",
