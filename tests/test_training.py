@@ -11,13 +11,14 @@ import pytest
 import torch
 from transformers import EvalPrediction
 
-from kr_lpr import LabelMap, TinyLPRModel
+from kr_lpr import LabelMap, TinyLPRConfig, TinyLPRImageProcessor, TinyLPRModel
+from kr_lpr.data import collate_plates, encode_plate_example
 from kr_lpr.evaluation import main as evaluate_main
 from kr_lpr.keras_tinylpr import fold_conv_norm, fold_linear_after_norm
 from kr_lpr.metrics import build_compute_metrics, plate_metrics
 from kr_lpr.modeling_tinylpr import TinyLPRConvNormAct
-from kr_lpr.synth import write_dataset
-from kr_lpr.training import TrainConfig, train, training_arguments
+from kr_lpr.synth import plate_rng, render_plate, write_dataset
+from kr_lpr.training import LPRTrainer, TrainConfig, train, training_arguments
 from kr_lpr.training import main as train_main
 
 TINY = {"width_multiplier": 0.35, "feature_channels": 32, "batch_size": 8, "synth_val_size": 16, "num_workers": 0,
@@ -77,6 +78,37 @@ def test_quantization_aware_run_ends_with_kernels_on_the_int8_grid(tmp_path):
     for kernel in kernels:  # as the export folds them
         steps = kernel / (np.abs(kernel).max(1, keepdims=True) / 127)
         np.testing.assert_allclose(steps, steps.round(), atol=1e-3)
+
+
+def test_accumulated_micro_batches_give_the_gradient_of_one_batch(tmp_path):
+    # Eight plates, boxes on five: one micro-batch holds one boxed plate, the other four. Each plate's
+    # mask loss must weigh the same however the step's plates are split.
+    config = TinyLPRConfig(width_multiplier=0.35, feature_channels=32, classifier_dropout=0.0)
+    processor = TinyLPRImageProcessor(config.image_height, config.image_width)
+    plates = [render_plate(plate_rng(3, index), "train") for index in range(8)]
+    features = [
+        encode_plate_example(p["image"], p["text"], p["boxes"] if i in (0, 4, 5, 6, 7) else None, processor, config)
+        for i, p in enumerate(plates)
+    ]
+    model = TinyLPRModel(config).train()
+    for module in model.modules():  # batch statistics would differ between a micro-batch and the whole batch
+        if isinstance(module, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
+            module.eval()
+    args = training_arguments(TrainConfig(output_dir=str(tmp_path), num_workers=0), has_eval=False)
+    trainer = LPRTrainer(model=model, args=args, data_collator=collate_plates, center_loss_start_step=0)
+
+    def step_gradients(batches: list[dict]) -> list[torch.Tensor]:
+        model.zero_grad()
+        trainer.get_batch_samples(iter(batches), len(batches), torch.device("cpu"))
+        for batch in batches:
+            trainer.compute_loss(model, batch).backward()
+        return [parameter.grad.clone() for parameter in model.parameters() if parameter.grad is not None]
+
+    whole = step_gradients([collate_plates(features)])
+    split = step_gradients([collate_plates(features[:4]), collate_plates(features[4:])])
+    assert len(whole) == len(split)
+    for a, b in zip(whole, split):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
 def test_fine_tuning_defaults_to_a_gentler_learning_rate():

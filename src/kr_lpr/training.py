@@ -40,26 +40,56 @@ class LPRTrainer(Trainer):
     """`Trainer` with TinyLPR's multi-task loss: focal CTC + Dice/BCE masks + center loss.
 
     The center loss starts at `center_loss_start_step` (seed 002 uses 20k); each loss term is
-    averaged over the logging interval and logged separately.
+    averaged over the logging interval and logged separately. A training step's loss is the mean over
+    all its plates (the mask term: over its plates with boxes), however gradient accumulation and
+    processes split them, so micro-batches with more or fewer boxed plates weigh what they hold.
     """
+
+    loss_is_scaled_for_ga = True  # compute_loss returns each micro-batch's share of the step's mean
 
     def __init__(self, *args, center_loss_start_step: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
         self.center_loss_start_step = center_loss_start_step
         self._loss_sums = dict.fromkeys(LOSS_TERMS, 0.0)
         self._loss_counts = dict.fromkeys(LOSS_TERMS, 0)
+        self._step_counts: torch.Tensor | None = None
+
+    def get_batch_samples(self, epoch_iterator, num_batches: int, device: torch.device):
+        batch_samples, num_items_in_batch = super().get_batch_samples(epoch_iterator, num_batches, device)
+        counts = torch.stack([plate_counts(batch) for batch in batch_samples]).sum(0)
+        if self.args.world_size > 1:
+            counts = self.accelerator.gather(counts.to(device)).reshape(-1, 2).sum(0).cpu()
+        # DDP averages the processes' gradients, so each process's share counts its number of processes over.
+        self._step_counts = counts / self.args.world_size
+        return batch_samples, num_items_in_batch
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         use_center = model.training and self.state.global_step >= self.center_loss_start_step
         use_center = use_center and self.model.config.center_loss_weight > 0
         outputs = model(**inputs, use_center_loss=use_center)
+        loss = outputs.loss
         if model.training:
+            loss = self._step_share(inputs, outputs)
             for term in LOSS_TERMS:
                 value = getattr(outputs, term)
                 if value is not None:  # summed as a tensor: a float here would wait for the GPU every step
                     self._loss_sums[term] += value.detach()
                     self._loss_counts[term] += 1
-        return (outputs.loss, outputs) if return_outputs else outputs.loss
+        return (loss, outputs) if return_outputs else loss
+
+    def _step_share(self, inputs: dict, outputs) -> torch.Tensor:
+        """This micro-batch's part of the step's loss: each term weighted by its share of the step's plates."""
+        if self._step_counts is None:  # called outside the training loop: the batch is the whole step
+            return outputs.loss
+        config = self.model.config
+        plates, boxed = plate_counts(inputs) / self._step_counts.clamp(min=1)
+        loss = outputs.ctc_loss
+        if outputs.center_loss is not None:
+            loss = loss + config.center_loss_weight * outputs.center_loss
+        loss = loss * plates
+        if outputs.mask_loss is not None:
+            loss = loss + config.mask_loss_weight * outputs.mask_loss * boxed
+        return loss
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         inputs = self._prepare_inputs(inputs)
@@ -78,6 +108,16 @@ class LPRTrainer(Trainer):
             self._loss_sums = dict.fromkeys(LOSS_TERMS, 0.0)
             self._loss_counts = dict.fromkeys(LOSS_TERMS, 0)
         super().log(logs, start_time)
+
+
+def plate_counts(batch: dict) -> torch.Tensor:
+    """`[plates, plates with boxes]` of a collated batch."""
+    plates = len(batch["labels"])
+    if "has_masks" in batch:
+        boxed = int(batch["has_masks"].sum())
+    else:  # the model counts every plate of a batch with char_masks as boxed
+        boxed = plates if "char_masks" in batch else 0
+    return torch.tensor([plates, boxed], dtype=torch.float32)
 
 
 @dataclass
