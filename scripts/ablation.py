@@ -1,6 +1,6 @@
 """Ablation of TinyLPR's training choices: short runs of equal budget and seed, scored on real plates.
 
-    python scripts/ablation.py --steps 1500 --batch-size 32 [--real ../shared/data/real_kr]
+    python scripts/ablation.py --steps 1500 --batch-size 64 [--real ../shared/data/real_kr]
                                [--out release/ablation.json] [--num-workers N]
 
 Rows: CTC only; + character masks; + focal CTC; + center loss (the default recipe); the default at
@@ -58,7 +58,7 @@ def run_variant(name: str, overrides: dict, steps: int, batch_size: int, num_wor
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--runs", default=str(ROOT / "runs" / "ablation"))
     parser.add_argument("--real", default=str(ROOT.parent / "shared" / "data" / "real_kr"))
     parser.add_argument("--out", default=str(ROOT / "release" / "ablation.json"))

@@ -143,6 +143,7 @@ def test_plate_metrics_hand_built():
         ["12가3456", "12가3456", "서울12가3456", "34나5678"],
         filtered_predictions=["12가3456", "12가3456", "서울12가3456", ""],
         groups={"layout": ["one-row", "one-row", "two-row", "one-row"]},
+        confidences=[0.95, 0.6, 0.8, 0.1],
     )
     assert metrics["plate_accuracy"] == 0.5
     assert metrics["plate_accuracy_format_filter"] == 0.75
@@ -151,6 +152,8 @@ def test_plate_metrics_hand_built():
         "one-row": {"n": 3, "plate_accuracy": 1 / 3},
         "two-row": {"n": 1, "plate_accuracy": 1.0},
     }
+    assert metrics["by_confidence"]["0.5"] == {"kept": 0.75, "plate_accuracy": 2 / 3}
+    assert metrics["by_confidence"]["0.9"] == {"kept": 0.25, "plate_accuracy": 1.0}
 
 
 def test_compute_metrics_from_logits():
@@ -174,7 +177,7 @@ def test_evaluate_command_writes_documented_json(tmp_path):
     assert code == 0
     report = json.loads(out.read_text())
     assert {"model", "data", "backend", "n", "plate_accuracy", "plate_accuracy_format_filter", "char_accuracy",
-            "by_layout", "by_style", "throughput_plates_per_s", "errors"} <= set(report)  # fmt: skip
+            "by_layout", "by_style", "by_confidence", "throughput_plates_per_s", "errors"} <= set(report)  # fmt: skip
     assert report["n"] == 6 and len(report["errors"]) == round(6 * (1 - report["plate_accuracy"]))
     assert (tmp_path / "errors.html").read_text().count("<img") == len(report["errors"])
 

@@ -2,7 +2,9 @@
 
 DATA is a `<plate>_<idx>` folder or a folder with `labels.csv` (like ../shared/data/real_kr).
 The JSON written by `--json` has the keys: model, data, backend, n, plate_accuracy,
-plate_accuracy_format_filter, char_accuracy, by_layout, by_style, throughput_plates_per_s, errors.
+plate_accuracy_format_filter, char_accuracy, by_layout, by_style, by_confidence (for confidence
+thresholds 0.3, 0.5, 0.7 and 0.9: the share of plates read at least that confidently, `kept`, and their
+`plate_accuracy`), throughput_plates_per_s, errors.
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ def evaluate(
     references = [record.text for record in records]
     greedy = [g["text"] for g, _ in readings]
     groups = {"layout": [r.layout or "" for r in records], "style": [r.style or "" for r in records]}
-    metrics = plate_metrics(greedy, references, [f["text"] for _, f in readings], groups)
+    confidences = [g["confidence"] for g, _ in readings]
+    metrics = plate_metrics(greedy, references, [f["text"] for _, f in readings], groups, confidences=confidences)
     report = {"model": str(model_dir), "data": str(data_dir), "backend": backend, **metrics}
     report["throughput_plates_per_s"] = round(throughput, 1)
     report["errors"] = [
@@ -87,6 +90,10 @@ def format_table(report: dict) -> str:
     for group in ("by_layout", "by_style"):
         for name, values in report[group].items():
             lines.append(f"  {group[3:]:<7}{name:<14} n={values['n']:<5} {values['plate_accuracy']:.2%}")
+    for threshold, values in report.get("by_confidence", {}).items():
+        lines.append(
+            f"  confidence >= {threshold:<6} kept {values['kept']:<7.2%} accuracy {values['plate_accuracy']:.2%}"
+        )
     lines.append(f"throughput (end to end)             {report['throughput_plates_per_s']:.0f} plates/s")
     return "\n".join(lines)
 

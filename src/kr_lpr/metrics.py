@@ -19,12 +19,16 @@ def edit_distance(a: list[str], b: list[str]) -> int:
     return previous[-1]
 
 
+CONFIDENCE_THRESHOLDS = (0.3, 0.5, 0.7, 0.9)
+
+
 def plate_metrics(
     predictions: list[str],
     references: list[str],
     filtered_predictions: list[str] | None = None,
     groups: dict[str, list[str]] | None = None,
     label_map: LabelMap | None = None,
+    confidences: list[float] | None = None,
 ) -> dict:
     """Accuracy figures for decoded plates.
 
@@ -34,6 +38,8 @@ def plate_metrics(
         filtered_predictions: texts from beam search with the plate-format filter, if computed.
         groups: e.g. `{"layout": [...], "style": [...]}`, one value per plate, for breakdowns.
         label_map: splits texts into tokens for character accuracy (regions count as one).
+        confidences: the greedy readings' plate confidences; adds `by_confidence`, for each threshold in
+            `CONFIDENCE_THRESHOLDS` the share of plates read at least that confidently and their accuracy.
 
     Character accuracy is `1 - edit_distance / reference_length`, summed over plates.
     """
@@ -57,7 +63,19 @@ def plate_metrics(
         )
     for group_name, values in (groups or {}).items():
         metrics[f"by_{group_name}"] = _breakdown(correct, values)
+    if confidences is not None:
+        metrics["by_confidence"] = _selective(correct, np.asarray(confidences, dtype=np.float64))
     return metrics
+
+
+def _selective(correct: np.ndarray, confidences: np.ndarray) -> dict[str, dict]:
+    """Accuracy of the plates a reader would accept at each confidence threshold, and how many it keeps."""
+    table = {}
+    for threshold in CONFIDENCE_THRESHOLDS:
+        kept = confidences >= threshold
+        accuracy = float(correct[kept].mean()) if kept.any() else 0.0
+        table[f"{threshold:g}"] = {"kept": float(kept.mean()), "plate_accuracy": accuracy}
+    return table
 
 
 def _tokens(label_map: LabelMap, text: str) -> list[str]:
