@@ -44,7 +44,10 @@ def run_variant(name: str, overrides: dict, steps: int, batch_size: int, num_wor
             "batch_size": batch_size,
             "num_workers": num_workers,
             "num_threads": 2,
-            "warmup_steps": steps // 20,
+            # Release stage 1's first steps: its warm-up, then its rate held (stage 1 decays it over 8000
+            # steps, so its first few thousand run near the peak; decaying over a short budget stalls in the
+            # CTC blank plateau).
+            "lr_scheduler": "constant_with_warmup",
             "center_loss_start_step": steps // 2,
             "eval_steps": steps,
             "save_steps": steps // 4,

@@ -117,6 +117,12 @@ def test_fine_tuning_defaults_to_a_gentler_learning_rate():
     assert training_arguments(TrainConfig(init_from="x", learning_rate=1e-5), has_eval=False).learning_rate == 1e-5
 
 
+def test_schedule_is_cosine_unless_set():
+    assert training_arguments(TrainConfig(), has_eval=False).lr_scheduler_type == "cosine"
+    held = TrainConfig().updated({"lr_scheduler": "constant_with_warmup"}, source="--set")
+    assert training_arguments(held, has_eval=False).lr_scheduler_type == "constant_with_warmup"
+
+
 def test_torchrun_trains_one_model_across_processes(tmp_path):
     # On CPU too: two processes join one gloo job and split each step's plates between them.
     options = [f"{key}={value}" for key, value in {**TINY, "eval_steps": 4, "save_steps": 4}.items()]

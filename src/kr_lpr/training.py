@@ -135,6 +135,7 @@ class TrainConfig:
     learning_rate: float | None = None  # None: 2e-3 from scratch, 3e-4 when fine-tuning (init_from)
     weight_decay: float = 1e-4
     warmup_steps: int = 200
+    lr_scheduler: str = "cosine"  # any transformers scheduler name, e.g. constant_with_warmup
     center_loss_start_step: int = 1000
     logging_steps: int = 50
     eval_steps: int = 500
@@ -266,7 +267,7 @@ def training_arguments(config: TrainConfig, has_eval: bool) -> TrainingArguments
         learning_rate=config.learning_rate if config.learning_rate is not None else 3e-4 if config.init_from else 2e-3,
         weight_decay=config.weight_decay,
         warmup_steps=config.warmup_steps,
-        lr_scheduler_type="cosine",
+        lr_scheduler_type=config.lr_scheduler,
         logging_steps=config.logging_steps,
         eval_strategy="steps" if has_eval else "no",
         eval_steps=config.eval_steps,
