@@ -60,7 +60,8 @@ class LPRTrainer(Trainer):
         if self.args.world_size > 1:
             counts = self.accelerator.gather(counts.to(device)).reshape(-1, 2).sum(0).cpu()
         # DDP averages the processes' gradients, so each process's share counts its number of processes over.
-        self._step_counts = counts / self.args.world_size
+        # A step without boxed plates has zero mask losses: clamping its count only avoids 0 / 0.
+        self._step_counts = counts.clamp(min=1) / self.args.world_size
         return batch_samples, num_items_in_batch
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -81,14 +82,10 @@ class LPRTrainer(Trainer):
         """This micro-batch's part of the step's loss: each term weighted by its share of the step's plates."""
         if self._step_counts is None:  # called outside the training loop: the batch is the whole step
             return outputs.loss
-        config = self.model.config
-        plates, boxed = plate_counts(inputs) / self._step_counts.clamp(min=1)
-        loss = outputs.ctc_loss
-        if outputs.center_loss is not None:
-            loss = loss + config.center_loss_weight * outputs.center_loss
-        loss = loss * plates
-        if outputs.mask_loss is not None:
-            loss = loss + config.mask_loss_weight * outputs.mask_loss * boxed
+        plates, boxed = plate_counts(inputs) / self._step_counts
+        loss = outputs.loss * plates
+        if outputs.mask_loss is not None:  # outputs.loss weighs the mask term per plate; it counts per boxed plate
+            loss = loss + self.model.config.mask_loss_weight * outputs.mask_loss * (boxed - plates)
         return loss
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
