@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import REPO_ROOT, load_script
 from PIL import Image
 
 from kr_lpr import cli
@@ -279,6 +280,25 @@ def test_glyph_boxes_follow_the_perspective_warp_exactly(monkeypatch):
         assert np.abs(found - boxes[0]).max() <= 1.0, (found, boxes[0])  # pixels count when half covered
 
 
+def test_text_crops_cut_around_the_characters_within_their_margins():
+    """Crops cut around the text keep every character whole and leave margins of at most the preset's share
+    of the text's size (plus a pixel of rounding); whole-plate crops leave more room around the text."""
+    low, high = PRESETS["train"]["text_margin_x"]
+    assert low >= 0
+    filled = {}
+    for text_crop_p in (0.0, 1.0):
+        filled[text_crop_p] = []
+        for seed in range(40):
+            sample = render_plate(np.random.default_rng([seed, 5]), {"text_crop_p": text_crop_p, "loose_p": 0.0})
+            assert_boxes_inside(sample)
+            boxes, width = sample["boxes"], sample["image"].size[0]
+            text = boxes[:, 2].max() - boxes[:, 0].min()
+            if text_crop_p:
+                assert boxes[:, 0].min() <= high * text + 1 and width - boxes[:, 2].max() <= high * text + 1
+            filled[text_crop_p].append(text / width)
+    assert np.median(filled[1.0]) > np.median(filled[0.0]) + 0.05
+
+
 def test_same_seed_same_plate_and_different_seeds_differ():
     first, again = render_plate(np.random.default_rng(42)), render_plate(np.random.default_rng(42))
     assert first["text"] == again["text"] and first["style"] == again["style"]
@@ -385,3 +405,16 @@ def test_cli_writes_the_layout_and_reports_the_token_histogram(tmp_path, capsys)
     blocker.write_text("x")
     assert cli.main(["synth", "--out", str(blocker), "--n", "1"]) == 1
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_crop_margins_reads_the_text_extent_that_the_boxes_give(capsys, tmp_path):
+    """The script's mask reading of the release model lands near the synthetic crops' true text extent."""
+    margins = load_script("scripts/crop_margins.py")
+    boxes = np.array([[10, 5, 30, 25], [40, 10, 90, 35]], np.float32)
+    np.testing.assert_allclose(margins.extent_fractions(boxes, 100, 50), [0.1, 0.1, 0.1, 0.3, 0.8, 0.6])
+    samples = [render_plate(plate_rng(3, index)) for index in range(32)]
+    predicted = margins.predicted_extents(str(REPO_ROOT / "release" / "kr-lpr"), [s["image"] for s in samples])
+    truth = np.array([margins.extent_fractions(s["boxes"], *s["image"].size) for s in samples])
+    assert abs(np.median(predicted[:, 4]) - np.median(truth[:, 4])) < 0.08  # text width; the masks read a little wide
+    assert margins.main(["--synthetic-n", "8", "--real", str(tmp_path)]) == 0
+    assert "real plates not found" in capsys.readouterr().out

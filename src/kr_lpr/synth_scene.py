@@ -19,7 +19,8 @@ from .synth_text import pick
 # Strength presets. Ranges are (low, high); `*_p` are probabilities; margins are fractions of the
 # plate, blurs fractions of the height of its smallest characters, other sizes are in pixels.
 # `train` follows the real crops: mostly tight crops with a little holder, bumper or background above
-# and below, a third grayscale/IR, some blur and JPEG. Real crops are 100-530 px wide; plates render
+# and below (`text_crop_p` of them cut around the characters, inside the plate's edges, with margins that are
+# fractions of the text's size), a third grayscale/IR, some blur and JPEG. Real crops are 100-530 px wide; plates render
 # 80-300 px wide because the model sees them at 128x64 anyway.
 PRESETS: dict[str, dict] = {
     "clean": {
@@ -28,6 +29,9 @@ PRESETS: dict[str, dict] = {
         "margin_y": (0.02, 0.15),
         "loose_p": 0.0,
         "loose_margin": (0.1, 0.5),
+        "text_crop_p": 0.0,
+        "text_margin_x": (0.05, 0.2),
+        "text_margin_y": (0.1, 0.5),
         "frame_p": 0.3,
         "rotation_deg": 2.0,
         "perspective": 0.02,
@@ -59,6 +63,9 @@ PRESETS: dict[str, dict] = {
         "margin_y": (0.0, 0.22),
         "loose_p": 0.08,
         "loose_margin": (0.1, 0.8),
+        "text_crop_p": 0.75,
+        "text_margin_x": (0.02, 0.18),
+        "text_margin_y": (0.05, 0.55),
         "frame_p": 0.5,
         "rotation_deg": 8.0,
         "perspective": 0.06,
@@ -90,6 +97,9 @@ PRESETS: dict[str, dict] = {
         "margin_y": (0.0, 0.5),
         "loose_p": 0.3,
         "loose_margin": (0.1, 1.0),
+        "text_crop_p": 0.4,
+        "text_margin_x": (-0.01, 0.3),
+        "text_margin_y": (0.0, 0.7),
         "frame_p": 0.6,
         "rotation_deg": 15.0,
         "perspective": 0.12,
@@ -224,7 +234,26 @@ def compose(
     alpha = cv2.merge([warped[..., 3]] * 3).astype(np.float32) / 255
     crop = _background(rng, width, height)
     crop += (warped[..., :3].astype(np.float32) - crop) * alpha
-    return crop, project_boxes(matrix, boxes, width, height)
+    boxes = project_boxes(matrix, boxes, width, height)
+    if rng.random() < params["text_crop_p"]:
+        return _crop_around_text(rng, crop, boxes, params)
+    return crop, boxes
+
+
+def _crop_around_text(
+    rng: np.random.Generator, crop: np.ndarray, boxes: np.ndarray, params: dict
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cuts the crop down to the characters plus margins drawn as fractions of the text's size: detectors
+    box real plates around their text, often inside the plate's edges (`scripts/crop_margins.py`)."""
+    text = np.concatenate([boxes[:, :2].min(axis=0), boxes[:, 2:].max(axis=0)])
+    size = text[2:] - text[:2]
+    left, right = rng.uniform(*params["text_margin_x"], 2) * size[0]
+    top, bottom = rng.uniform(*params["text_margin_y"], 2) * size[1]
+    height, width = crop.shape[:2]
+    x1, y1 = max(0, int(text[0] - left)), max(0, int(text[1] - top))
+    x2, y2 = min(width, int(np.ceil(text[2] + right))), min(height, int(np.ceil(text[3] + bottom)))
+    shifted = boxes - np.array([x1, y1, x1, y1], dtype=np.float32)
+    return crop[y1:y2, x1:x2], np.clip(shifted, 0, [x2 - x1, y2 - y1] * 2).astype(np.float32)
 
 
 def _coarse_grid(width: int, height: int, cells: int = 8) -> tuple[np.ndarray, np.ndarray]:
