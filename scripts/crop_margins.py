@@ -40,7 +40,7 @@ def extent_fractions(boxes: np.ndarray, width: float, height: float) -> np.ndarr
 
 
 def predicted_extents(model_dir: str, images: list, batch_size: int = 64) -> np.ndarray:
-    """`extent_fractions` of the model's masks for each image, in the image's own coordinates."""
+    """`extent_fractions` of the model's masks for each image."""
     processor = TinyLPRImageProcessor.from_pretrained(model_dir)
     model = TinyLPRModel.from_pretrained(model_dir).eval()
     rows = []
@@ -52,13 +52,13 @@ def predicted_extents(model_dir: str, images: list, batch_size: int = 64) -> np.
         for image, mask in zip(batch, masks):
             ys, xs = np.nonzero(mask > 0.5)
             if len(xs):
+                # Fractions of the resized image in the canvas are fractions of the image itself.
                 geometry = letterbox_geometry(
                     image.width, image.height, processor.image_width, processor.image_height, processor.placement
                 )
-                canvas_box = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], dtype=np.float32)
-                offset = np.array([geometry.offset_x, geometry.offset_y] * 2, dtype=np.float32)
-                scale = np.array([geometry.scale_x, geometry.scale_y] * 2, dtype=np.float32)
-                rows.append(extent_fractions((canvas_box - offset) / scale, image.width, image.height))
+                box = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], dtype=np.float32)
+                box -= [geometry.offset_x, geometry.offset_y] * 2
+                rows.append(extent_fractions(box, geometry.resized_width, geometry.resized_height))
     return np.array(rows)
 
 

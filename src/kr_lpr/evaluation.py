@@ -90,7 +90,7 @@ def format_table(report: dict) -> str:
     for group in ("by_layout", "by_style"):
         for name, values in report[group].items():
             lines.append(f"  {group[3:]:<7}{name:<14} n={values['n']:<5} {values['plate_accuracy']:.2%}")
-    for threshold, values in report.get("by_confidence", {}).items():
+    for threshold, values in report["by_confidence"].items():
         lines.append(
             f"  confidence >= {threshold:<6} kept {values['kept']:<7.2%} accuracy {values['plate_accuracy']:.2%}"
         )
