@@ -4,7 +4,8 @@ DATA is a `<plate>_<idx>` folder or a folder with `labels.csv` (like ../shared/d
 The JSON written by `--json` has the keys: model, data, backend, n, plate_accuracy,
 plate_accuracy_format_filter, char_accuracy, by_layout, by_style, by_confidence (for confidence
 thresholds 0.3, 0.5, 0.7 and 0.9: the share of plates read at least that confidently, `kept`, and their
-`plate_accuracy`), throughput_plates_per_s, errors.
+`plate_accuracy`), misreadings (the ten most frequent `{"label", "read_as", "count"}` token misreadings, ""
+for a missed or an extra token), throughput_plates_per_s, errors.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from tqdm.auto import tqdm
 
 from .data import PlateRecord, scan_plate_folder
 from .inference import LicensePlateRecognizer
-from .metrics import plate_metrics
+from .metrics import misreadings, plate_metrics
 from .plate_codec_tinylpr import decode_batch
 from .preprocessing_tinylpr import load_image
 
@@ -71,6 +72,7 @@ def evaluate(
     confidences = [g["confidence"] for g, _ in readings]
     metrics = plate_metrics(greedy, references, [f["text"] for _, f in readings], groups, confidences=confidences)
     report = {"model": str(model_dir), "data": str(data_dir), "backend": backend, **metrics}
+    report["misreadings"] = misreadings(greedy, references)
     report["throughput_plates_per_s"] = round(throughput, 1)
     report["errors"] = [
         {"file": str(r.path), "label": r.text, "prediction": g["text"], "confidence": round(g["confidence"], 4)}
@@ -94,6 +96,10 @@ def format_table(report: dict) -> str:
         lines.append(
             f"  confidence >= {threshold:<6} kept {values['kept']:<7.2%} accuracy {values['plate_accuracy']:.2%}"
         )
+    if report["misreadings"]:
+        top = report["misreadings"][:5]
+        shown = ", ".join(f"{m['label'] or '∅'}→{m['read_as'] or '∅'} ({m['count']})" for m in top)
+        lines.append(f"most frequent misreadings           {shown}")
     lines.append(f"throughput (end to end)             {report['throughput_plates_per_s']:.0f} plates/s")
     return "\n".join(lines)
 

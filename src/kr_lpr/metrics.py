@@ -2,21 +2,57 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import numpy as np
 
 from .plate_codec_tinylpr import LabelMap, decode_batch
 
 
-def edit_distance(a: list[str], b: list[str]) -> int:
-    previous = list(range(len(b) + 1))
+def _edit_table(a: list[str], b: list[str]) -> list[list[int]]:
+    """Levenshtein table: entry [i][j] is the edit distance between a[:i] and b[:j]."""
+    table = [list(range(len(b) + 1))]
     for i, token_a in enumerate(a, 1):
-        current = [i]
+        row = [i]
         for j, token_b in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (token_a != token_b)))
-        previous = current
-    return previous[-1]
+            row.append(min(table[-1][j] + 1, row[j - 1] + 1, table[-1][j - 1] + (token_a != token_b)))
+        table.append(row)
+    return table
+
+
+def edit_distance(a: list[str], b: list[str]) -> int:
+    return _edit_table(a, b)[-1][-1]
+
+
+def aligned_misreadings(prediction: list[str], reference: list[str]) -> list[tuple[str, str]]:
+    """`(reference token, predicted token)` for each edit of a shortest alignment, in plate order;
+    "" stands for the side that has no token (a missed or an extra character)."""
+    table = _edit_table(reference, prediction)
+    i, j, pairs = len(reference), len(prediction), []
+    while i or j:
+        if i and j and table[i][j] == table[i - 1][j - 1] + (reference[i - 1] != prediction[j - 1]):
+            if reference[i - 1] != prediction[j - 1]:
+                pairs.append((reference[i - 1], prediction[j - 1]))
+            i, j = i - 1, j - 1
+        elif i and table[i][j] == table[i - 1][j] + 1:
+            pairs.append((reference[i - 1], ""))
+            i -= 1
+        else:
+            pairs.append(("", prediction[j - 1]))
+            j -= 1
+    return pairs[::-1]
+
+
+def misreadings(
+    predictions: list[str], references: list[str], label_map: LabelMap | None = None, top: int = 10
+) -> list[dict]:
+    """The `top` most frequent token misreadings over all plates, `{"label", "read_as", "count"}` (most first;
+    "" for a missed or an extra token): where the generator or the training data should look next."""
+    label_map = label_map or LabelMap()
+    counts = Counter()
+    for prediction, reference in zip(predictions, references):
+        counts.update(aligned_misreadings(_tokens(label_map, prediction), label_map.split(reference)))
+    return [{"label": label, "read_as": read, "count": n} for (label, read), n in counts.most_common(top)]
 
 
 CONFIDENCE_THRESHOLDS = (0.3, 0.5, 0.7, 0.9)
