@@ -14,13 +14,13 @@ around the whole plate, as the generator did before it cut crops around the text
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from kr_lpr.evaluation import select_records
 from kr_lpr.image_processing_tinylpr import TinyLPRImageProcessor
 from kr_lpr.modeling_tinylpr import TinyLPRModel
 from kr_lpr.preprocessing_tinylpr import letterbox_geometry, load_image
@@ -85,8 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     if not labels.is_file():
         print(f"\nreal plates not found at {args.real}: skipping them")
         return 0
-    with labels.open(encoding="utf-8") as file:
-        real = [load_image(Path(args.real) / row["file"]) for row in csv.DictReader(file)]
+    real = [load_image(record.path) for record in select_records(args.real, None, skip_bad=False)]
     print_percentiles("real, model's masks", predicted_extents(args.model, real))
     return 0
 

@@ -15,7 +15,7 @@ from kr_lpr import LabelMap, TinyLPRConfig, TinyLPRImageProcessor, TinyLPRModel
 from kr_lpr.data import collate_plates, encode_plate_example
 from kr_lpr.evaluation import main as evaluate_main
 from kr_lpr.keras_tinylpr import fold_conv_norm, fold_linear_after_norm
-from kr_lpr.metrics import aligned_misreadings, build_compute_metrics, misreadings, plate_metrics
+from kr_lpr.metrics import aligned_misreadings, build_compute_metrics, plate_metrics
 from kr_lpr.modeling_tinylpr import TinyLPRConvNormAct
 from kr_lpr.synth import plate_rng, render_plate, write_dataset
 from kr_lpr.training import LPRTrainer, TrainConfig, train, training_arguments
@@ -166,10 +166,10 @@ def test_misreadings_align_substitutions_misses_and_extras():
     assert aligned_misreadings(list("12가3451"), list("12가3457")) == [("7", "1")]
     assert aligned_misreadings(list("12가345"), list("12가3456")) == [("6", "")]
     assert aligned_misreadings(["부산", *"12가3456"], list("12가3456")) == [("", "부산")]
-    counts = misreadings(
+    counts = plate_metrics(
         ["12가3451", "34나5671", "서울12가3456", "56허7890", "12가3456"],
         ["12가3457", "34나5677", "12가3456", "56하7890", "12가3456"],
-    )
+    )["misreadings"]
     assert counts == [
         {"label": "7", "read_as": "1", "count": 2},
         {"label": "", "read_as": "서울", "count": 1},

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from .data import PlateRecord, scan_plate_folder
 from .inference import LicensePlateRecognizer
-from .metrics import misreadings, plate_metrics
+from .metrics import plate_metrics
 from .plate_codec_tinylpr import decode_batch
 from .preprocessing_tinylpr import load_image
 
@@ -72,7 +72,6 @@ def evaluate(
     confidences = [g["confidence"] for g, _ in readings]
     metrics = plate_metrics(greedy, references, [f["text"] for _, f in readings], groups, confidences=confidences)
     report = {"model": str(model_dir), "data": str(data_dir), "backend": backend, **metrics}
-    report["misreadings"] = misreadings(greedy, references)
     report["throughput_plates_per_s"] = round(throughput, 1)
     report["errors"] = [
         {"file": str(r.path), "label": r.text, "prediction": g["text"], "confidence": round(g["confidence"], 4)}

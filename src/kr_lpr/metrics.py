@@ -1,4 +1,4 @@
-"""Plate recognition metrics: exact match, exact match with the format filter, character accuracy."""
+"""Plate recognition metrics: exact match, exact match with the format filter, character accuracy, misreadings."""
 
 from __future__ import annotations
 
@@ -20,10 +20,6 @@ def _edit_table(a: list[str], b: list[str]) -> list[list[int]]:
     return table
 
 
-def edit_distance(a: list[str], b: list[str]) -> int:
-    return _edit_table(a, b)[-1][-1]
-
-
 def aligned_misreadings(prediction: list[str], reference: list[str]) -> list[tuple[str, str]]:
     """`(reference token, predicted token)` for each edit of a shortest alignment, in plate order;
     "" stands for the side that has no token (a missed or an extra character)."""
@@ -43,19 +39,8 @@ def aligned_misreadings(prediction: list[str], reference: list[str]) -> list[tup
     return pairs[::-1]
 
 
-def misreadings(
-    predictions: list[str], references: list[str], label_map: LabelMap | None = None, top: int = 10
-) -> list[dict]:
-    """The `top` most frequent token misreadings over all plates, `{"label", "read_as", "count"}` (most first;
-    "" for a missed or an extra token): where the generator or the training data should look next."""
-    label_map = label_map or LabelMap()
-    counts = Counter()
-    for prediction, reference in zip(predictions, references):
-        counts.update(aligned_misreadings(_tokens(label_map, prediction), label_map.split(reference)))
-    return [{"label": label, "read_as": read, "count": n} for (label, read), n in counts.most_common(top)]
-
-
 CONFIDENCE_THRESHOLDS = (0.3, 0.5, 0.7, 0.9)
+TOP_MISREADINGS = 10
 
 
 def plate_metrics(
@@ -77,21 +62,30 @@ def plate_metrics(
         confidences: the greedy readings' plate confidences; adds `by_confidence`, for each threshold in
             `CONFIDENCE_THRESHOLDS` the share of plates read at least that confidently and their accuracy.
 
-    Character accuracy is `1 - edit_distance / reference_length`, summed over plates.
+    Character accuracy is `1 - edits / reference_length`, summed over plates, with the edits of a shortest
+    alignment (`aligned_misreadings`). `misreadings` lists the `TOP_MISREADINGS` most frequent of those edits,
+    `{"label", "read_as", "count"}` (most first; "" for a missed or an extra token): where the generator or the
+    training data should look next.
     """
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
     label_map = label_map or LabelMap()
     correct = np.array([p == r for p, r in zip(predictions, references)], dtype=bool)
     errors = total = 0
+    edits = Counter()
     for prediction, reference in zip(predictions, references):
         reference_tokens = label_map.split(reference)
-        errors += min(len(reference_tokens), edit_distance(_tokens(label_map, prediction), reference_tokens))
+        plate_edits = aligned_misreadings(_tokens(label_map, prediction), reference_tokens)
+        errors += min(len(reference_tokens), len(plate_edits))
         total += len(reference_tokens)
+        edits.update(plate_edits)
     metrics = {
         "n": len(references),
         "plate_accuracy": float(correct.mean()) if len(correct) else 0.0,
         "char_accuracy": 1 - errors / total if total else 0.0,
+        "misreadings": [
+            {"label": label, "read_as": read, "count": n} for (label, read), n in edits.most_common(TOP_MISREADINGS)
+        ],
     }
     if filtered_predictions is not None:
         metrics["plate_accuracy_format_filter"] = float(
@@ -145,7 +139,7 @@ def build_compute_metrics(label_map: LabelMap, format_filter: bool = True):
         predictions = [r["text"] for r in decode_batch(logits, label_map, "greedy")]
         filtered = [r["text"] for r in decode_batch(logits, label_map, "beam")] if format_filter else None
         metrics = plate_metrics(predictions, references, filtered, label_map=label_map)
-        metrics.pop("n")
+        del metrics["n"], metrics["misreadings"]  # the Trainer logs scalar figures only
         return metrics
 
     return compute_metrics
