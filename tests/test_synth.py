@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 from conftest import REPO_ROOT, load_script
-from PIL import Image
+from PIL import Image, ImageDraw
 
-from kr_lpr import cli
+from kr_lpr import cli, synth_render
 from kr_lpr.plate_codec_tinylpr import DEFAULT_TOKENS, HANGUL, REGIONS, LabelMap, is_valid_plate
 from kr_lpr.synth import (
     STYLES,
@@ -192,6 +192,46 @@ def test_long_one_row_plates_have_their_bolts_beside_the_outer_characters(style)
         left, right = min(g.x for g in glyphs), max(g.x + g.width for g in glyphs)
         assert 0 < left - left_bolt <= 2 * radius and 0 < right_bolt - right <= 2 * radius
         assert radius <= left_bolt and right_bolt <= template.size_mm[0] - radius
+
+
+PLATE_GREY = (240, 240, 240)
+
+
+def test_screws_are_small_dark_dots_with_a_slot(monkeypatch):
+    """The old white plates' screws: half a bolt's radius, and no ink further than the slot's end."""
+    monkeypatch.setattr(synth_render, "BOLT_KIND_P", (0.0, 0.0, 0.0, 0.0, 1.0))
+    rng = np.random.default_rng(5)
+    template, drawn = TEMPLATES["white", "one-row"], 0
+    for glyphs, _, _ in _laid_out_plates(rng, "white", "one-row", 30):
+        plate = Image.new("RGB", template.size_mm, PLATE_GREY)
+        bolts = synth_render._draw_bolts(ImageDraw.Draw(plate), rng, template, glyphs, 1.0, PLATE_GREY)
+        if bolts is None:  # a plate without bolts
+            continue
+        drawn += 1
+        centres, radius = bolts
+        assert 2.0 <= radius <= 4.5
+        ys, xs = np.nonzero(np.asarray(plate.convert("L")) < 100)
+        distance = np.hypot(xs[:, None] - centres[:, 0], ys[:, None] - centres[:, 1]).min(axis=1)
+        assert distance.max() <= 2 * radius + 1.5
+    assert drawn > 20
+
+
+def test_the_border_of_long_plates_can_run_just_outside_their_bolts(monkeypatch):
+    """As on real old white plates: a digit, a bolt touching it, then the border's dark side."""
+    monkeypatch.setattr(synth_render, "RIM_BESIDE_BOLTS_P", 1.0)
+    size, centres, radius, drawn = (520, 110), np.array([[60.0, 55.0], [450.0, 55.0]]), 5.0, 0
+    for seed in range(20):
+        plate = Image.new("RGB", size, PLATE_GREY)
+        rng = np.random.default_rng(seed)
+        synth_render._draw_rim(ImageDraw.Draw(plate), rng, "white", size, PLATE_GREY, (20, 20, 20), (centres, radius))
+        dark = np.flatnonzero(np.asarray(plate.convert("L"))[55] < 220)
+        if not dark.size:  # a plate without a border
+            continue
+        drawn += 1
+        left, right = dark[dark < size[0] / 2], dark[dark >= size[0] / 2]
+        assert centres[0, 0] - 3 * radius <= left.min() and left.max() < centres[0, 0] - radius
+        assert centres[1, 0] + radius < right.min() and right.max() <= centres[1, 0] + 3 * radius
+    assert drawn > 10
 
 
 @pytest.mark.parametrize(("style", "median_width"), [("green", 1.0), ("yellow", 0.85)])

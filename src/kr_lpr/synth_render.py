@@ -298,6 +298,13 @@ _TWO_ROW_BOLTS = ((0.19, 0.21), (0.81, 0.21))
 # Real old two-row plates print the top row low and wide: digits wider than tall (1.1-1.4 times on the largest
 # 1996-2006 green crops; the 0 an oval), the Hangul as tall and wider; their bottom digits are wide too.
 _TOP_ROW = Row(0.2, 0.21, 0.24, 0.76, (0.15, 0.5), (0.05, 0.3), hangul_scale=1.12, widen=1.5, round_zero=True)
+# Bolt kinds (`_draw_bolts`): light, plate-coloured, dark, brass, and (the old white plates' most common) a small
+# dark slotted screw of half a bolt's radius. Where bolts sit beside the text, this share of the borders runs just
+# outside them (`_draw_rim`).
+BOLT_KIND_P = (0.25, 0.15, 0.2, 0.05, 0.35)
+_SCREW = 4
+_SCREW_SCALE = 0.5
+RIM_BESIDE_BOLTS_P = 0.6
 # Their bolts beside the top row are about 0.3-0.4 of its height in radius (the row keeps clear of them).
 _TWO_ROW_BOLT_SCALE = 2.2
 
@@ -506,18 +513,33 @@ def _draw_band(draw: ImageDraw.ImageDraw, rng: np.random.Generator, kind: str, s
         draw_text(draw, (band_w / 2, height * 0.72), "KOR", "dejavu-bold", max(4, round(height * 0.18)), (70, 72, 80))
 
 
-def _draw_rim(draw: ImageDraw.ImageDraw, rng: np.random.Generator, style: str, size, bg, ink) -> None:
+def _draw_rim(
+    draw: ImageDraw.ImageDraw,
+    rng: np.random.Generator,
+    style: str,
+    size,
+    bg,
+    ink,
+    bolts: tuple[np.ndarray, float] | None,
+) -> None:
+    """The plate's embossed border. On long one-row plates whose bolts sit beside the text it often runs just
+    outside the bolts, as on the old white plates, where a digit, a bolt touching it and the border's dark
+    side follow each other within a few millimetres (`scripts/right_edge_study.py`)."""
     width, height = size
     printed = style in ("green", "yellow", "orange")
     if rng.random() > (0.9 if printed else 0.7):
         return
     colour = ink if printed else _mix(bg, (40, 40, 40), rng.uniform(0.3, 0.8))
     inset = height * rng.uniform(0.01, 0.045)
+    x0, x1 = inset, width - 1 - inset
+    line_width = height * rng.uniform(0.008, 0.022)
+    if bolts is not None and rng.random() < RIM_BESIDE_BOLTS_P:
+        centres, radius = bolts
+        gap = rng.uniform(0.3, 2.0, 2) * radius
+        x0, x1 = max(x0, centres[0, 0] - radius - gap[0]), min(x1, centres[1, 0] + radius + gap[1])
+        colour, line_width = (int(rng.uniform(20, 90)),) * 3, line_width * 1.3
     draw.rounded_rectangle(
-        (inset, inset, width - 1 - inset, height - 1 - inset),
-        radius=height * 0.07,
-        outline=colour,
-        width=max(1, round(height * rng.uniform(0.008, 0.022))),
+        (x0, inset, x1, height - 1 - inset), radius=height * 0.07, outline=colour, width=max(1, round(line_width))
     )
 
 
@@ -543,26 +565,41 @@ def bolt_radius(rng: np.random.Generator, template: Template) -> float:
 
 def _draw_bolts(
     draw: ImageDraw.ImageDraw, rng: np.random.Generator, template: Template, glyphs: list[Glyph], scale: float, bg
-) -> None:
+) -> tuple[np.ndarray, float] | None:
+    """Draws the bolts; returns their centres and radius in plate pixels when they sit beside the text."""
     if rng.random() < 0.08:
-        return
+        return None
     radius = bolt_radius(rng, template)
-    kind = pick(rng, (0.35, 0.2, 0.35, 0.1))
+    kind = pick(rng, BOLT_KIND_P)
+    if kind == _SCREW:
+        radius *= _SCREW_SCALE
     fill = [
         (int(rng.uniform(150, 235)),) * 3,
         _mix(bg, (0, 0, 0), 0.15),
         (int(rng.uniform(30, 80)),) * 3,
         (190, 165, 95),
+        (int(rng.uniform(20, 90)),) * 3,
     ][kind]
-    outline = _mix(fill, (0, 0, 0), 0.5)
     centres, r = bolt_centres(rng, template, glyphs, radius) * scale, radius * scale
     for cx, cy in centres:
-        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill, outline=outline)
+        if kind == _SCREW:
+            _draw_screw(draw, rng, cx, cy, r, fill)
+            continue
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill, outline=_mix(fill, (0, 0, 0), 0.5))
         spot = r * 0.35
         draw.ellipse(
             (cx - spot - r * 0.2, cy - spot - r * 0.2, cx + spot - r * 0.2, cy + spot - r * 0.2),
             fill=_mix(fill, (255, 255, 255), 0.5),
         )
+    return (centres, r) if template.bolts_beside_text else None
+
+
+def _draw_screw(draw: ImageDraw.ImageDraw, rng: np.random.Generator, cx: float, cy: float, r: float, fill) -> None:
+    """A small dark screw head with its slot, which at a crop's resolution reads as a dot with a short tail."""
+    draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill)
+    angle, length = rng.uniform(-0.5, 0.5), r * rng.uniform(1.0, 2.0)
+    dx, dy = length * np.cos(angle), length * np.sin(angle)
+    draw.line((cx - dx, cy - dy, cx + dx, cy + dy), fill=fill, width=max(1, round(r * 0.6)))
 
 
 def _stamp(coverage: np.ndarray, mask: np.ndarray, x: int, y: int) -> None:
@@ -620,8 +657,7 @@ def draw_plate(
     draw = ImageDraw.Draw(plate)
     if template.band:
         _draw_band(draw, rng, template.band, size, bg)
-    _draw_rim(draw, rng, style, size, bg, ink)
-    _draw_bolts(draw, rng, template, glyphs, scale, bg)
+    _draw_rim(draw, rng, style, size, bg, ink, _draw_bolts(draw, rng, template, glyphs, scale, bg))
     boxes = np.full((len(tokens), 4), np.nan, dtype=np.float32)
     text = np.zeros((size[1], size[0]), dtype=np.uint8)
     for glyph in glyphs:
