@@ -29,8 +29,8 @@ from kr_lpr.synth import plate_rng, render_plate
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 11
-ROUND_BOLTS = (0.35, 0.2, 0.35, 0.1, 0.0)
-SCREWS = (0.0, 0.0, 0.0, 0.0, 1.0)
+ROUND_BOLTS = (0.35, 0.2, 0.35, 0.1, 0.0)  # the twelfth generator's kinds: no screws
+SCREWS = tuple(float(kind == synth_render.SCREW_KIND) for kind in range(len(synth_render.BOLT_KIND_P)))
 VARIANTS = {
     "twelfth generator": (ROUND_BOLTS, 0.0),
     "screws": (SCREWS, 0.0),

@@ -199,7 +199,7 @@ PLATE_GREY = (240, 240, 240)
 
 def test_screws_are_small_dark_dots_with_a_slot(monkeypatch):
     """The old white plates' screws: half a bolt's radius, and no ink further than the slot's end."""
-    monkeypatch.setattr(synth_render, "BOLT_KIND_P", (0.0, 0.0, 0.0, 0.0, 1.0))
+    monkeypatch.setattr(synth_render, "BOLT_KIND_P", load_script("scripts/right_edge_study.py").SCREWS)
     rng = np.random.default_rng(5)
     template, drawn = TEMPLATES["white", "one-row"], 0
     for glyphs, _, _ in _laid_out_plates(rng, "white", "one-row", 30):

@@ -302,7 +302,7 @@ _TOP_ROW = Row(0.2, 0.21, 0.24, 0.76, (0.15, 0.5), (0.05, 0.3), hangul_scale=1.1
 # dark slotted screw of half a bolt's radius. Where bolts sit beside the text, this share of the borders runs just
 # outside them (`_draw_rim`).
 BOLT_KIND_P = (0.25, 0.15, 0.2, 0.05, 0.35)
-_SCREW = 4
+SCREW_KIND = 4
 _SCREW_SCALE = 0.5
 RIM_BESIDE_BOLTS_P = 0.6
 # Their bolts beside the top row are about 0.3-0.4 of its height in radius (the row keeps clear of them).
@@ -571,7 +571,7 @@ def _draw_bolts(
         return None
     radius = bolt_radius(rng, template)
     kind = pick(rng, BOLT_KIND_P)
-    if kind == _SCREW:
+    if kind == SCREW_KIND:
         radius *= _SCREW_SCALE
     fill = [
         (int(rng.uniform(150, 235)),) * 3,
@@ -582,7 +582,7 @@ def _draw_bolts(
     ][kind]
     centres, r = bolt_centres(rng, template, glyphs, radius) * scale, radius * scale
     for cx, cy in centres:
-        if kind == _SCREW:
+        if kind == SCREW_KIND:
             _draw_screw(draw, rng, cx, cy, r, fill)
             continue
         draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill, outline=_mix(fill, (0, 0, 0), 0.5))
