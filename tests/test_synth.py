@@ -329,7 +329,9 @@ def test_text_crops_cut_around_the_characters_within_their_margins():
     for text_crop_p in (0.0, 1.0):
         filled[text_crop_p] = []
         for seed in range(40):
-            sample = render_plate(np.random.default_rng([seed, 5]), {"text_crop_p": text_crop_p, "loose_p": 0.0})
+            sample = render_plate(
+                np.random.default_rng([seed, 5]), {"text_crop_p": text_crop_p, "loose_p": 0.0, "tall_p": 0.0}
+            )
             assert_boxes_inside(sample)
             boxes, width = sample["boxes"], sample["image"].size[0]
             text = boxes[:, 2].max() - boxes[:, 0].min()
@@ -337,6 +339,26 @@ def test_text_crops_cut_around_the_characters_within_their_margins():
                 assert boxes[:, 0].min() <= high * text + 1 and width - boxes[:, 2].max() <= high * text + 1
             filled[text_crop_p].append(text / width)
     assert np.median(filled[1.0]) > np.median(filled[0.0]) + 0.05
+
+
+def test_tall_crops_take_a_detector_box_shape_around_long_plates_only():
+    """Tall crops, as detectors box small real plates, hold the whole text, are as tight at the sides as tight
+    crops and `tall_aspect` times as tall as wide; two-row plates, already about that shape, barely change."""
+    low, high = PRESETS["train"]["tall_aspect"]
+    aspect, side = {}, {}
+    for style in ("white", "green"):
+        for tall_p in (0.0, 1.0):
+            strength = {"tall_p": tall_p, "loose_p": 0.0, "text_crop_p": 0.0}
+            samples = [render_plate(plate_rng(3, i), strength, style=style) for i in range(30)]
+            for sample in samples:
+                assert_boxes_inside(sample)
+            aspect[style, tall_p] = np.array([s["image"].size[1] / s["image"].size[0] for s in samples])
+            side[style, tall_p] = np.median([s["boxes"][:, 0].min() / s["image"].size[0] for s in samples])
+    assert np.all(aspect["white", 1.0] > low - 0.02) and np.all(aspect["white", 1.0] < high + 0.02)
+    assert np.median(aspect["white", 0.0]) < low
+    assert abs(side["white", 1.0] - side["white", 0.0]) < 0.02
+    assert np.median(aspect["green", 1.0]) - np.median(aspect["green", 0.0]) < 0.06
+    assert PRESETS["clean"]["tall_p"] == 0 < PRESETS["train"]["tall_p"]
 
 
 def test_same_seed_same_plate_and_different_seeds_differ():

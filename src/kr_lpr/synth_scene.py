@@ -20,8 +20,9 @@ from .synth_text import pick
 # plate, blurs fractions of the height of its smallest characters, other sizes are in pixels.
 # `train` follows the real crops: mostly tight crops with a little holder, bumper or background above
 # and below (`text_crop_p` of them cut around the characters, inside the plate's edges, with margins that are
-# fractions of the text's size), a third grayscale/IR, some blur and JPEG. Real crops are 100-530 px wide; plates render
-# 80-300 px wide because the model sees them at 128x64 anyway.
+# fractions of the text's size), a fifth tall (tight at the sides, `tall_aspect` times as tall as wide:
+# detectors box small plates so, `scripts/crop_aspect_study.py`), a third grayscale/IR, some blur and
+# JPEG. Real crops are 100-530 px wide; plates render 80-300 px wide because the model sees them at 128x64 anyway.
 PRESETS: dict[str, dict] = {
     "clean": {
         "plate_width_px": (150, 260),
@@ -29,6 +30,8 @@ PRESETS: dict[str, dict] = {
         "margin_y": (0.02, 0.15),
         "loose_p": 0.0,
         "loose_margin": (0.1, 0.5),
+        "tall_p": 0.0,
+        "tall_aspect": (0.4, 0.75),
         "text_crop_p": 0.0,
         "text_margin_x": (0.05, 0.2),
         "text_margin_y": (0.1, 0.5),
@@ -63,6 +66,8 @@ PRESETS: dict[str, dict] = {
         "margin_y": (0.0, 0.22),
         "loose_p": 0.08,
         "loose_margin": (0.1, 0.8),
+        "tall_p": 0.2,
+        "tall_aspect": (0.4, 0.75),
         "text_crop_p": 0.75,
         "text_margin_x": (0.02, 0.18),
         "text_margin_y": (0.05, 0.55),
@@ -97,6 +102,8 @@ PRESETS: dict[str, dict] = {
         "margin_y": (0.0, 0.5),
         "loose_p": 0.3,
         "loose_margin": (0.1, 1.0),
+        "tall_p": 0.25,
+        "tall_aspect": (0.4, 0.75),
         "text_crop_p": 0.4,
         "text_margin_x": (-0.01, 0.3),
         "text_margin_y": (0.0, 0.7),
@@ -217,11 +224,17 @@ def compose(
     plate_h, plate_w = plate.shape[:2]
     quad = _target_quad(rng, plate_w, plate_h, params)
     span = quad.max(axis=0) - quad.min(axis=0)
-    if rng.random() < params["loose_p"]:
+    loose, tall = 0, 1  # else tight
+    fit = pick(rng, (params["loose_p"], params["tall_p"], 1 - params["loose_p"] - params["tall_p"]))
+    if fit == loose:
         left, right, top, bottom = rng.uniform(*params["loose_margin"], 4) * np.repeat(span, 2)
     else:
         left, right = rng.uniform(*params["margin_x"], 2) * span[0]
         top, bottom = rng.uniform(*params["margin_y"], 2) * span[1]
+    if fit == tall:  # the crop takes the detector box's shape; plates already that tall get nothing more
+        extra = rng.uniform(*params["tall_aspect"]) * (span[0] + left + right) - (span[1] + top + bottom)
+        above = rng.uniform(0.2, 0.8)
+        top, bottom = top + max(0.0, extra) * above, bottom + max(0.0, extra) * (1 - above)
     quad = quad - quad.min(axis=0) + [left, top]
     width = max(8, round(span[0] + left + right))
     height = max(8, round(span[1] + top + bottom))
@@ -235,7 +248,7 @@ def compose(
     crop = _background(rng, width, height)
     crop += (warped[..., :3].astype(np.float32) - crop) * alpha
     boxes = project_boxes(matrix, boxes, width, height)
-    if rng.random() < params["text_crop_p"]:
+    if fit != tall and rng.random() < params["text_crop_p"]:
         return _crop_around_text(rng, crop, boxes, params)
     return crop, boxes
 
