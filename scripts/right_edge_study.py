@@ -3,9 +3,9 @@
     python scripts/right_edge_study.py [--model release/kr-lpr] [--real ../shared/data/real_kr] [--n 1000]
 
 Renders the same white one-row plates (`train` preset without tall crops, as the thirteenth generator cut them,
-seed 11) four ways that differ only in how their bolts
-and border are drawn, and prints for each the plate accuracy and the share of plates whose last character is
-misread; the real one-row crops give the same two figures. The variants set `synth_render.BOLT_KIND_P` and
+seed 11) four ways that differ only in how their bolts and border are drawn, and prints for each the plate
+accuracy and the share of plates whose last character is misread; the real one-row crops give the same two
+figures. The variants set `synth_render.BOLT_KIND_P` and
 `RIM_BESIDE_BOLTS_P`:
 - twelfth generator: round bolts of four kinds, the border at the plate's edge (as before the thirteenth);
 - screws: every bolt a small dark slotted screw, the border at the plate's edge;

@@ -161,10 +161,12 @@ def test_onnx_export_runs_the_shipped_weights(hub_repo):
 
 def test_tflite_exports_and_report_describe_the_shipped_files(hub_repo):
     report = json.loads((hub_repo / "export_report.json").read_text())
-    for name in ("model.onnx", "model_float32.tflite", "model_uint8.tflite"):
+    # Random weights leave many time steps near a tie, which uint8 rounding flips (the release model: 0.996);
+    # a broken export agrees on few steps.
+    for name, agreement in (("model.onnx", 0.99), ("model_float32.tflite", 0.99), ("model_uint8.tflite", 0.85)):
         entry = next(entry for entry in report["formats"].values() if entry["file"] == name)
         assert entry["size_bytes"] == (hub_repo / name).stat().st_size
-        assert entry["argmax_agreement"] > 0.9, entry
+        assert entry["argmax_agreement"] > agreement, entry
     uint8 = next(entry for entry in report["formats"].values() if entry["file"] == "model_uint8.tflite")
     assert uint8["input"]["dtype"] == "uint8" and uint8["output"]["dtype"] == "uint8"
 
