@@ -13,18 +13,13 @@ seed 11) cut three ways:
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
 from PIL import Image
+from plate_study import real_one_row_crops, study_arguments
 
 from kr_lpr import LicensePlateRecognizer
-from kr_lpr.evaluation import select_records
-from kr_lpr.preprocessing_tinylpr import load_image
 from kr_lpr.synth import plate_rng, render_plate
 
-ROOT = Path(__file__).resolve().parent.parent
 SEED = 11
 BANDS = ((0.0, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, np.inf))  # crop height over width
 VARIANTS = {
@@ -47,11 +42,7 @@ def band_accuracy(recognizer: LicensePlateRecognizer, images: list[Image.Image],
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=str(ROOT / "release" / "kr-lpr"))
-    parser.add_argument("--real", default=str(ROOT.parent / "shared" / "data" / "real_kr"))
-    parser.add_argument("--n", type=int, default=1000, help="synthetic plates per variant")
-    args = parser.parse_args(argv)
+    args = study_arguments(__doc__.splitlines()[0], argv)
     recognizer = LicensePlateRecognizer(args.model, backend="torch")
     bands = [f"{low:.1f}-{high:.1f}" if np.isfinite(high) else f">={low:.1f}" for low, high in BANDS]
     print(f"{'crops (height/width: n, exact)':<34}" + "".join(f"{band:>14}" for band in bands))
@@ -59,11 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         samples = [render_plate(plate_rng(SEED, i), strength, style="white") for i in range(args.n)]
         cells = band_accuracy(recognizer, [s["image"] for s in samples], [s["text"] for s in samples])
         print(f"{'synthetic, ' + name:<34}" + "".join(f"{cell:>14}" for cell in cells))
-    if not (Path(args.real) / "labels.csv").is_file():
-        print(f"real plates not found at {args.real}: skipping them")
+    real = real_one_row_crops(args.real)
+    if real is None:
         return 0
-    real = [record for record in select_records(args.real, None, skip_bad=False) if record.layout == "one-row"]
-    cells = band_accuracy(recognizer, [load_image(r.path) for r in real], [r.text for r in real])
+    cells = band_accuracy(recognizer, *real)
     print(f"{'real one-row crops':<34}" + "".join(f"{cell:>14}" for cell in cells))
     return 0
 

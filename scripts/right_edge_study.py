@@ -17,18 +17,14 @@ the text just outside them.
 
 from __future__ import annotations
 
-import argparse
 from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
+from plate_study import real_one_row_crops, study_arguments
 
 from kr_lpr import LicensePlateRecognizer, synth_render
-from kr_lpr.evaluation import select_records
-from kr_lpr.preprocessing_tinylpr import load_image
 from kr_lpr.synth import plate_rng, render_plate
 
-ROOT = Path(__file__).resolve().parent.parent
 SEED = 11
 THIRTEENTH_CROPS = {"tall_p": 0.0}  # the crop shapes the figures in README were measured on
 ROUND_BOLTS = (0.35, 0.2, 0.35, 0.1, 0.0)  # the twelfth generator's kinds: no screws
@@ -60,11 +56,7 @@ def scores(recognizer: LicensePlateRecognizer, images: list, labels: list[str]) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=str(ROOT / "release" / "kr-lpr"))
-    parser.add_argument("--real", default=str(ROOT.parent / "shared" / "data" / "real_kr"))
-    parser.add_argument("--n", type=int, default=1000, help="synthetic plates per variant")
-    args = parser.parse_args(argv)
+    args = study_arguments(__doc__.splitlines()[0], argv)
     recognizer = LicensePlateRecognizer(args.model, backend="torch")
     print(f"{'plates':<34}{'n':>6}{'plate accuracy':>16}{'last character wrong':>22}")
     for name, knobs in VARIANTS.items():
@@ -72,12 +64,11 @@ def main(argv: list[str] | None = None) -> int:
             samples = [render_plate(plate_rng(SEED, i), THIRTEENTH_CROPS, style="white") for i in range(args.n)]
         plate, last = scores(recognizer, [s["image"] for s in samples], [s["text"] for s in samples])
         print(f"{'synthetic, ' + name:<34}{args.n:>6}{plate:>16.2%}{last:>22.2%}")
-    if not (Path(args.real) / "labels.csv").is_file():
-        print(f"real plates not found at {args.real}: skipping them")
+    real = real_one_row_crops(args.real)
+    if real is None:
         return 0
-    real = [record for record in select_records(args.real, None, skip_bad=False) if record.layout == "one-row"]
-    plate, last = scores(recognizer, [load_image(r.path) for r in real], [r.text for r in real])
-    print(f"{'real one-row crops':<34}{len(real):>6}{plate:>16.2%}{last:>22.2%}")
+    plate, last = scores(recognizer, *real)
+    print(f"{'real one-row crops':<34}{len(real[1]):>6}{plate:>16.2%}{last:>22.2%}")
     return 0
 
 

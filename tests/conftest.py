@@ -32,6 +32,8 @@ sys.meta_path.insert(0, RefuseKrLpr())
 def load_script(relative_path: str) -> ModuleType:
     """Imports a file that is not in a package (scripts/, space/) as a module."""
     path = REPO_ROOT / relative_path
+    if str(path.parent) not in sys.path:  # as `python scripts/x.py` runs it: its siblings importable
+        sys.path.insert(0, str(path.parent))
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
