@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image
-from plate_study import real_one_row_crops, study_arguments
+from plate_study import real_one_row_crops, study_arguments, white_plates
 
 from kr_lpr import LicensePlateRecognizer
-from kr_lpr.synth import plate_rng, render_plate
 
-SEED = 11
 BANDS = ((0.0, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, np.inf))  # crop height over width
 VARIANTS = {
     "thirteenth generator": {"tall_p": 0.0},
@@ -47,8 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     bands = [f"{low:.1f}-{high:.1f}" if np.isfinite(high) else f">={low:.1f}" for low, high in BANDS]
     print(f"{'crops (height/width: n, exact)':<34}" + "".join(f"{band:>14}" for band in bands))
     for name, strength in VARIANTS.items():
-        samples = [render_plate(plate_rng(SEED, i), strength, style="white") for i in range(args.n)]
-        cells = band_accuracy(recognizer, [s["image"] for s in samples], [s["text"] for s in samples])
+        cells = band_accuracy(recognizer, *white_plates(strength, args.n))
         print(f"{'synthetic, ' + name:<34}" + "".join(f"{cell:>14}" for cell in cells))
     real = real_one_row_crops(args.real)
     if real is None:

@@ -1,4 +1,5 @@
-"""What the plate studies (`right_edge_study.py`, `crop_aspect_study.py`) share: their arguments and the real crops."""
+"""What the plate studies (`right_edge_study.py`, `crop_aspect_study.py`) share: their arguments, the synthetic
+white plates they read and the real one-row crops."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from pathlib import Path
 
 from PIL import Image
 
+from kr_lpr.data import CSV_FILE
 from kr_lpr.evaluation import select_records
 from kr_lpr.preprocessing_tinylpr import load_image
+from kr_lpr.synth import plate_rng, render_plate
 
 ROOT = Path(__file__).resolve().parent.parent
+SEED = 11
 
 
 def study_arguments(description: str, argv: list[str] | None) -> argparse.Namespace:
@@ -21,9 +25,15 @@ def study_arguments(description: str, argv: list[str] | None) -> argparse.Namesp
     return parser.parse_args(argv)
 
 
+def white_plates(strength: str | dict, n: int) -> tuple[list[Image.Image], list[str]]:
+    """The first `n` white one-row plates of seed `SEED` drawn with `strength`, and their texts."""
+    samples = [render_plate(plate_rng(SEED, i), strength, style="white") for i in range(n)]
+    return [sample["image"] for sample in samples], [sample["text"] for sample in samples]
+
+
 def real_one_row_crops(folder: str) -> tuple[list[Image.Image], list[str]] | None:
     """The real one-row crops and their labels, or None (with a message) where the folder is absent."""
-    if not (Path(folder) / "labels.csv").is_file():
+    if not (Path(folder) / CSV_FILE).is_file():
         print(f"real plates not found at {folder}: skipping them")
         return None
     records = [record for record in select_records(folder, None, skip_bad=False) if record.layout == "one-row"]

@@ -232,9 +232,9 @@ def compose(
         left, right = rng.uniform(*params["margin_x"], 2) * span[0]
         top, bottom = rng.uniform(*params["margin_y"], 2) * span[1]
     if fit == tall:  # the crop takes the detector box's shape; plates already that tall get nothing more
-        extra = rng.uniform(*params["tall_aspect"]) * (span[0] + left + right) - (span[1] + top + bottom)
+        extra = max(0.0, rng.uniform(*params["tall_aspect"]) * (span[0] + left + right) - (span[1] + top + bottom))
         above = rng.uniform(0.2, 0.8)
-        top, bottom = top + max(0.0, extra) * above, bottom + max(0.0, extra) * (1 - above)
+        top, bottom = top + extra * above, bottom + extra * (1 - above)
     quad = quad - quad.min(axis=0) + [left, top]
     width = max(8, round(span[0] + left + right))
     height = max(8, round(span[1] + top + bottom))
