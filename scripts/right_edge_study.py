@@ -2,10 +2,10 @@
 
     python scripts/right_edge_study.py [--model release/kr-lpr] [--real ../shared/data/real_kr] [--n 1000]
 
-Renders the same white one-row plates (`train` preset without tall crops, as the thirteenth generator cut them,
-seed 11) four ways that differ only in how their bolts and border are drawn, and prints for each the plate
-accuracy and the share of plates whose last character is misread; the real one-row crops give the same two
-figures. The variants set `synth_render.BOLT_KIND_P` and `RIM_BESIDE_BOLTS_P`:
+Renders the same white one-row plates (`train` preset as the thirteenth generator drew it, seed 11) four ways
+that differ only in how their bolts and border are drawn, and prints for each the plate accuracy and the share
+of plates whose last character is misread; the real one-row crops give the same two figures. The variants set
+`synth_render.BOLT_KIND_P` and `RIM_BESIDE_BOLTS_P`:
 - twelfth generator: round bolts of four kinds, the border at the plate's edge (as before the thirteenth);
 - screws: every bolt a small dark slotted screw, the border at the plate's edge;
 - border beside the bolts: round bolts, every border just outside them;
@@ -19,11 +19,10 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import numpy as np
-from plate_study import real_one_row_crops, study_arguments, white_plates
+from plate_study import THIRTEENTH_GENERATOR, real_one_row_crops, study_arguments, white_plates
 
 from kr_lpr import LicensePlateRecognizer, synth_render
 
-THIRTEENTH_CROPS = {"tall_p": 0.0}  # the crop shapes the figures in README were measured on
 ROUND_BOLTS = (0.35, 0.2, 0.35, 0.1, 0.0)  # the twelfth generator's kinds: no screws
 SCREWS = tuple(float(kind == synth_render.SCREW_KIND) for kind in range(len(synth_render.BOLT_KIND_P)))
 VARIANTS = {
@@ -58,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'plates':<34}{'n':>6}{'plate accuracy':>16}{'last character wrong':>22}")
     for name, knobs in VARIANTS.items():
         with bolts_and_border(*knobs):
-            plates = white_plates(THIRTEENTH_CROPS, args.n)
+            plates = white_plates(THIRTEENTH_GENERATOR, args.n)
         plate, last = scores(recognizer, *plates)
         print(f"{'synthetic, ' + name:<34}{args.n:>6}{plate:>16.2%}{last:>22.2%}")
     real = real_one_row_crops(args.real)

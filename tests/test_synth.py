@@ -361,6 +361,21 @@ def test_tall_crops_take_a_detector_box_shape_around_long_plates_only():
     assert PRESETS["clean"]["tall_p"] == 0 < PRESETS["train"]["tall_p"]
 
 
+def test_sharpening_adds_fine_detail_and_leaves_the_other_draws_alone():
+    """Unsharp masking raises the fine detail the model sees (`scripts/sharpness_study.py`); its draws come last,
+    so with `sharpen_p` 0 the generator draws the same plates as before it sharpened."""
+    fine_detail = load_script("scripts/sharpness_study.py").fine_detail
+    detail, plates = {}, {}
+    for sharpen_p in (0.0, 1.0):
+        strength = {"sharpen_p": sharpen_p, "sharpen": (2.0, 2.0), "jpeg_p": 0.0}
+        samples = [render_plate(plate_rng(4, i), strength) for i in range(20)]
+        detail[sharpen_p] = np.array([fine_detail(sample["image"], 128, 64) for sample in samples])
+        plates[sharpen_p] = [(sample["text"], sample["image"].size) for sample in samples]
+    assert plates[0.0] == plates[1.0]
+    assert np.all(detail[1.0] > detail[0.0])
+    assert PRESETS["clean"]["sharpen_p"] == 0 < PRESETS["train"]["sharpen_p"]
+
+
 def test_same_seed_same_plate_and_different_seeds_differ():
     first, again = render_plate(np.random.default_rng(42)), render_plate(np.random.default_rng(42))
     assert first["text"] == again["text"] and first["style"] == again["style"]

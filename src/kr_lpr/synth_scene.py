@@ -59,6 +59,8 @@ PRESETS: dict[str, dict] = {
         "noise": (0.0, 0.0),
         "jpeg_p": 0.0,
         "jpeg_quality": (90, 95),
+        "sharpen_p": 0.0,
+        "sharpen": (0.0, 0.0),
     },
     "train": {
         "plate_width_px": (80, 300),
@@ -85,16 +87,18 @@ PRESETS: dict[str, dict] = {
         "glare_p": 0.15,
         "dirt_p": 0.12,
         "invert_p": 0.02,
-        "defocus_p": 0.3,
+        "defocus_p": 0.15,
         "defocus": (0.015, 0.06),
         "motion_p": 0.12,
         "motion": (0.05, 0.3),
-        "lowres_p": 0.25,
+        "lowres_p": 0.15,
         "lowres": (0.4, 0.9),
         "noise_p": 0.45,
         "noise": (2.0, 10.0),
         "jpeg_p": 0.6,
         "jpeg_quality": (25, 90),
+        "sharpen_p": 0.7,
+        "sharpen": (0.5, 2.5),
     },
     "hard": {
         "plate_width_px": (60, 300),
@@ -131,6 +135,8 @@ PRESETS: dict[str, dict] = {
         "noise": (3.0, 16.0),
         "jpeg_p": 0.8,
         "jpeg_quality": (15, 70),
+        "sharpen_p": 0.5,
+        "sharpen": (0.5, 2.5),
     },
 }
 
@@ -361,6 +367,11 @@ def _noise(rng: np.random.Generator, pixels: np.ndarray, sigma: float) -> np.nda
     return pixels + sigma * window
 
 
+def _sharpen(pixels: np.ndarray, amount: float, sigma: float) -> np.ndarray:
+    """Unsharp masking at the pixel scale, as camera pipelines do before compression: halos beside strokes."""
+    return pixels + amount * (pixels - cv2.GaussianBlur(pixels, (0, 0), sigma))
+
+
 def _jpeg(pixels: np.ndarray, quality: int) -> np.ndarray:
     _, encoded = cv2.imencode(".jpg", cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
     return cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
@@ -397,7 +408,9 @@ def degrade(rng: np.random.Generator, pixels: np.ndarray, text_height: float, pa
         pixels = _noise(rng, pixels, rng.uniform(*params["noise"]))
     if rng.random() < params["invert_p"]:
         pixels = 255 - pixels
+    quality = int(rng.integers(*params["jpeg_quality"], endpoint=True)) if rng.random() < params["jpeg_p"] else None
+    # Drawn last, though applied before compression, so that with `sharpen_p` 0 the plates stay byte for byte.
+    if rng.random() < params["sharpen_p"]:
+        pixels = _sharpen(pixels, rng.uniform(*params["sharpen"]), rng.uniform(0.5, 1.2))
     pixels = np.clip(pixels, 0, 255).astype(np.uint8)
-    if rng.random() < params["jpeg_p"]:
-        pixels = _jpeg(pixels, int(rng.integers(*params["jpeg_quality"], endpoint=True)))
-    return pixels
+    return pixels if quality is None else _jpeg(pixels, quality)
