@@ -9,20 +9,34 @@ the fourteenth generator drew it, seed 11) cut three ways:
 - thirteenth generator: tight, loose or cut around the text, never tall (`tall_p` 0);
 - tall: every crop tall, tight at the sides and `tall_aspect` (0.4 to 0.75) times as tall as wide;
 - fourteenth generator: as it cut them (a fifth of the crops tall).
+
+Detectors box small plates so more often than large ones. A second table, which needs no model, prints per band
+of crop width the median crop height over width (10th and 90th percentiles) of the real one-row crops and of the
+plates as the fifteenth generator cut them (a fifth tall, whatever their size) and as the `train` preset cuts
+them now (seven plates in ten narrower than `small_plate_px` tall).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image
-from plate_study import FOURTEENTH_GENERATOR, THIRTEENTH_GENERATOR, real_one_row_crops, study_arguments, white_plates
+from plate_study import (
+    FIFTEENTH_GENERATOR,
+    FOURTEENTH_GENERATOR,
+    THIRTEENTH_GENERATOR,
+    WIDTH_BAND_NAMES,
+    WIDTH_BANDS,
+    real_one_row_crops,
+    study_arguments,
+    white_plates,
+)
 
 from kr_lpr import LicensePlateRecognizer
 
 BANDS = ((0.0, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, np.inf))  # crop height over width
 VARIANTS = {
     "thirteenth generator": THIRTEENTH_GENERATOR,
-    "tall": {**FOURTEENTH_GENERATOR, "tall_p": 1.0, "loose_p": 0.0},
+    "tall": {**FOURTEENTH_GENERATOR, "tall_p": 1.0, "small_tall_p": 1.0, "loose_p": 0.0},
     "fourteenth generator": FOURTEENTH_GENERATOR,
 }
 
@@ -39,6 +53,21 @@ def band_accuracy(recognizer: LicensePlateRecognizer, images: list[Image.Image],
     return cells
 
 
+def aspect_by_width(images: list[Image.Image]) -> list[str]:
+    """One `median (10th-90th percentile)` cell of crop height over width per band of `WIDTH_BANDS`."""
+    widths = np.array([image.width for image in images])
+    aspect = np.array([image.height / image.width for image in images])
+    cells = []
+    for low, high in WIDTH_BANDS:
+        inside = (widths >= low) & (widths < high)
+        if inside.any():
+            p10, median, p90 = np.percentile(aspect[inside], [10, 50, 90])
+            cells.append(f"{median:.2f} ({p10:.2f}-{p90:.2f})")
+        else:
+            cells.append("-")
+    return cells
+
+
 def main(argv: list[str] | None = None) -> int:
     args = study_arguments(__doc__.splitlines()[0], argv)
     recognizer = LicensePlateRecognizer(args.model, backend="torch")
@@ -48,10 +77,16 @@ def main(argv: list[str] | None = None) -> int:
         cells = band_accuracy(recognizer, *white_plates(strength, args.n))
         print(f"{'synthetic, ' + name:<34}" + "".join(f"{cell:>14}" for cell in cells))
     real = real_one_row_crops(args.real)
-    if real is None:
-        return 0
-    cells = band_accuracy(recognizer, *real)
-    print(f"{'real one-row crops':<34}" + "".join(f"{cell:>14}" for cell in cells))
+    if real is not None:
+        cells = band_accuracy(recognizer, *real)
+        print(f"{'real one-row crops':<34}" + "".join(f"{cell:>14}" for cell in cells))
+    print(f"\n{'height/width by crop width':<34}" + "".join(f"{band:>20}" for band in WIDTH_BAND_NAMES))
+    rows = {"synthetic, fifteenth generator": FIFTEENTH_GENERATOR, "synthetic, train preset": {}}
+    for name, strength in rows.items():
+        cells = aspect_by_width(white_plates(strength, args.n)[0])
+        print(f"{name:<34}" + "".join(f"{cell:>20}" for cell in cells))
+    if real is not None:
+        print(f"{'real one-row crops':<34}" + "".join(f"{cell:>20}" for cell in aspect_by_width(real[0])))
     return 0
 
 

@@ -330,7 +330,8 @@ def test_text_crops_cut_around_the_characters_within_their_margins():
         filled[text_crop_p] = []
         for seed in range(40):
             sample = render_plate(
-                np.random.default_rng([seed, 5]), {"text_crop_p": text_crop_p, "loose_p": 0.0, "tall_p": 0.0}
+                np.random.default_rng([seed, 5]),
+                {"text_crop_p": text_crop_p, "loose_p": 0.0, "tall_p": 0.0, "small_tall_p": 0.0},
             )
             assert_boxes_inside(sample)
             boxes, width = sample["boxes"], sample["image"].size[0]
@@ -348,7 +349,7 @@ def test_tall_crops_take_a_detector_box_shape_around_long_plates_only():
     aspect, side = {}, {}
     for style in ("white", "green"):
         for tall_p in (0.0, 1.0):
-            strength = {"tall_p": tall_p, "loose_p": 0.0, "text_crop_p": 0.0}
+            strength = {"tall_p": tall_p, "small_tall_p": tall_p, "loose_p": 0.0, "text_crop_p": 0.0}
             samples = [render_plate(plate_rng(3, i), strength, style=style) for i in range(30)]
             for sample in samples:
                 assert_boxes_inside(sample)
@@ -359,6 +360,23 @@ def test_tall_crops_take_a_detector_box_shape_around_long_plates_only():
     assert abs(side["white", 1.0] - side["white", 0.0]) < 0.02
     assert np.median(aspect["green", 1.0]) - np.median(aspect["green", 0.0]) < 0.06
     assert PRESETS["clean"]["tall_p"] == 0 < PRESETS["train"]["tall_p"]
+
+
+def test_small_plates_are_cut_tall_as_detectors_box_them():
+    """Plates narrower than `small_plate_px` are cut tall with their own chance, `small_tall_p`: real crops under
+    160 px wide are much taller for their width than large ones (`scripts/crop_aspect_study.py`)."""
+    low = PRESETS["train"]["tall_aspect"][0]
+    strength = {"tall_p": 0.0, "small_tall_p": 1.0, "loose_p": 0.0, "text_crop_p": 0.0}
+    aspect = {}
+    for size, widths in (("small", (90, 140)), ("large", (200, 300))):
+        samples = [
+            render_plate(plate_rng(6, i), {**strength, "plate_width_px": widths}, style="white") for i in range(20)
+        ]
+        aspect[size] = np.array([s["image"].size[1] / s["image"].size[0] for s in samples])
+    assert np.all(aspect["small"] > low - 0.02)
+    assert np.median(aspect["large"]) < low
+    train = PRESETS["train"]
+    assert train["small_tall_p"] > train["tall_p"] and train["small_plate_px"] <= train["plate_width_px"][1]
 
 
 def test_sharpening_adds_fine_detail_and_leaves_the_other_draws_alone():

@@ -21,8 +21,10 @@ from .synth_text import pick
 # `train` follows the real crops: mostly tight crops with a little holder, bumper or background above
 # and below (`text_crop_p` of them cut around the characters, inside the plate's edges, with margins that are
 # fractions of the text's size), a fifth tall (tight at the sides, `tall_aspect` times as tall as wide:
-# detectors box small plates so, `scripts/crop_aspect_study.py`), a third grayscale/IR, some blur and
-# JPEG. Real crops are 100-530 px wide; plates render 80-300 px wide because the model sees them at 128x64 anyway.
+# detectors box small plates so, `scripts/crop_aspect_study.py`) and most plates narrower than `small_plate_px`
+# tall (`small_tall_p`: real crops under 160 px wide are about 0.47 times as tall as wide, those of 250 px or
+# more 0.28), a third grayscale/IR, some blur and JPEG. Real crops are 100-530 px wide; plates render 80-300 px
+# wide because the model sees them at 128x64 anyway.
 PRESETS: dict[str, dict] = {
     "clean": {
         "plate_width_px": (150, 260),
@@ -31,6 +33,8 @@ PRESETS: dict[str, dict] = {
         "loose_p": 0.0,
         "loose_margin": (0.1, 0.5),
         "tall_p": 0.0,
+        "small_tall_p": 0.0,
+        "small_plate_px": 160,
         "tall_aspect": (0.4, 0.75),
         "text_crop_p": 0.0,
         "text_margin_x": (0.05, 0.2),
@@ -69,6 +73,8 @@ PRESETS: dict[str, dict] = {
         "loose_p": 0.08,
         "loose_margin": (0.1, 0.8),
         "tall_p": 0.2,
+        "small_tall_p": 0.7,
+        "small_plate_px": 160,
         "tall_aspect": (0.4, 0.75),
         "text_crop_p": 0.75,
         "text_margin_x": (0.02, 0.18),
@@ -107,6 +113,8 @@ PRESETS: dict[str, dict] = {
         "loose_p": 0.3,
         "loose_margin": (0.1, 1.0),
         "tall_p": 0.25,
+        "small_tall_p": 0.25,
+        "small_plate_px": 160,
         "tall_aspect": (0.4, 0.75),
         "text_crop_p": 0.4,
         "text_margin_x": (-0.01, 0.3),
@@ -231,7 +239,8 @@ def compose(
     quad = _target_quad(rng, plate_w, plate_h, params)
     span = quad.max(axis=0) - quad.min(axis=0)
     loose, tall = 0, 1  # else tight
-    fit = pick(rng, (params["loose_p"], params["tall_p"], 1 - params["loose_p"] - params["tall_p"]))
+    tall_p = params["small_tall_p"] if plate_w < params["small_plate_px"] else params["tall_p"]
+    fit = pick(rng, (params["loose_p"], tall_p, 1 - params["loose_p"] - tall_p))
     if fit == loose:
         left, right, top, bottom = rng.uniform(*params["loose_margin"], 4) * np.repeat(span, 2)
     else:
