@@ -26,8 +26,10 @@ from plate_study import (
     THIRTEENTH_GENERATOR,
     WIDTH_BAND_NAMES,
     WIDTH_BANDS,
+    cells_by_band,
     real_one_row_crops,
     study_arguments,
+    table_row,
     white_plates,
 )
 
@@ -46,47 +48,39 @@ def band_accuracy(recognizer: LicensePlateRecognizer, images: list[Image.Image],
     readings = [reading["text"] for reading in recognizer(images)]
     right = np.array([reading == label for reading, label in zip(readings, labels)])
     aspect = np.array([image.height / image.width for image in images])
-    cells = []
-    for low, high in BANDS:
-        inside = (aspect >= low) & (aspect < high)
-        cells.append(f"{inside.sum():>5} {right[inside].mean():>7.1%}" if inside.any() else f"{0:>5} {'-':>7}")
-    return cells
+    return cells_by_band(
+        aspect, BANDS, lambda inside: f"{inside.sum():>5} {right[inside].mean():>7.1%}", f"{0:>5} {'-':>7}"
+    )
 
 
 def aspect_by_width(images: list[Image.Image]) -> list[str]:
     """One `median (10th-90th percentile)` cell of crop height over width per band of `WIDTH_BANDS`."""
     widths = np.array([image.width for image in images])
     aspect = np.array([image.height / image.width for image in images])
-    cells = []
-    for low, high in WIDTH_BANDS:
-        inside = (widths >= low) & (widths < high)
-        if inside.any():
-            p10, median, p90 = np.percentile(aspect[inside], [10, 50, 90])
-            cells.append(f"{median:.2f} ({p10:.2f}-{p90:.2f})")
-        else:
-            cells.append("-")
-    return cells
+
+    def cell(inside: np.ndarray) -> str:
+        p10, median, p90 = np.percentile(aspect[inside], [10, 50, 90])
+        return f"{median:.2f} ({p10:.2f}-{p90:.2f})"
+
+    return cells_by_band(widths, WIDTH_BANDS, cell, "-")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = study_arguments(__doc__.splitlines()[0], argv)
     recognizer = LicensePlateRecognizer(args.model, backend="torch")
     bands = [f"{low:.1f}-{high:.1f}" if np.isfinite(high) else f">={low:.1f}" for low, high in BANDS]
-    print(f"{'crops (height/width: n, exact)':<34}" + "".join(f"{band:>14}" for band in bands))
+    print(table_row("crops (height/width: n, exact)", bands, 14))
     for name, strength in VARIANTS.items():
-        cells = band_accuracy(recognizer, *white_plates(strength, args.n))
-        print(f"{'synthetic, ' + name:<34}" + "".join(f"{cell:>14}" for cell in cells))
+        print(table_row(f"synthetic, {name}", band_accuracy(recognizer, *white_plates(strength, args.n)), 14))
     real = real_one_row_crops(args.real)
     if real is not None:
-        cells = band_accuracy(recognizer, *real)
-        print(f"{'real one-row crops':<34}" + "".join(f"{cell:>14}" for cell in cells))
-    print(f"\n{'height/width by crop width':<34}" + "".join(f"{band:>20}" for band in WIDTH_BAND_NAMES))
+        print(table_row("real one-row crops", band_accuracy(recognizer, *real), 14))
+    print("\n" + table_row("height/width by crop width", WIDTH_BAND_NAMES, 20))
     rows = {"synthetic, fifteenth generator": FIFTEENTH_GENERATOR, "synthetic, train preset": {}}
     for name, strength in rows.items():
-        cells = aspect_by_width(white_plates(strength, args.n)[0])
-        print(f"{name:<34}" + "".join(f"{cell:>20}" for cell in cells))
+        print(table_row(name, aspect_by_width(white_plates(strength, args.n)[0]), 20))
     if real is not None:
-        print(f"{'real one-row crops':<34}" + "".join(f"{cell:>20}" for cell in aspect_by_width(real[0])))
+        print(table_row("real one-row crops", aspect_by_width(real[0]), 20))
     return 0
 
 

@@ -4,6 +4,7 @@ arguments, the synthetic white plates they read, the real one-row crops and the 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -46,3 +47,16 @@ def real_one_row_crops(folder: str) -> tuple[list[Image.Image], list[str]] | Non
         return None
     records = [record for record in select_records(folder, None, skip_bad=False) if record.layout == "one-row"]
     return [load_image(record.path) for record in records], [record.text for record in records]
+
+
+def cells_by_band(values: np.ndarray, bands, cell: Callable[[np.ndarray], str], empty: str) -> list[str]:
+    """One table cell per `(low, high)` band: `cell(inside)` for the mask of the values in it, `empty` if none are."""
+    cells = []
+    for low, high in bands:
+        inside = (values >= low) & (values < high)
+        cells.append(cell(inside) if inside.any() else empty)
+    return cells
+
+
+def table_row(name: str, cells: list[str], width: int) -> str:
+    return f"{name:<34}" + "".join(f"{cell:>{width}}" for cell in cells)

@@ -22,8 +22,10 @@ from plate_study import (
     FOURTEENTH_GENERATOR,
     WIDTH_BAND_NAMES,
     WIDTH_BANDS,
+    cells_by_band,
     real_one_row_crops,
     study_arguments,
+    table_row,
     white_plates,
 )
 
@@ -49,28 +51,24 @@ def band_cells(recognizer: LicensePlateRecognizer, images: list[Image.Image], la
     height, width = recognizer.processor.image_height, recognizer.processor.image_width
     detail = np.array([fine_detail(image, width, height) for image in images])
     widths = np.array([image.width for image in images])
-    cells = []
-    for low, high in WIDTH_BANDS:
-        inside = (widths >= low) & (widths < high)
-        if inside.any():
-            cells.append(f"{inside.sum():>5} {right[inside].mean():>6.1%} {np.median(detail[inside]):.3f}")
-        else:
-            cells.append(f"{0:>5} {'-':>6} {'-':>5}")
-    return cells
+    return cells_by_band(
+        widths,
+        WIDTH_BANDS,
+        lambda inside: f"{inside.sum():>5} {right[inside].mean():>6.1%} {np.median(detail[inside]):.3f}",
+        f"{0:>5} {'-':>6} {'-':>5}",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = study_arguments(__doc__.splitlines()[0], argv)
     recognizer = LicensePlateRecognizer(args.model, backend="torch")
-    print(f"{'crops (width: n, exact, detail)':<34}" + "".join(f"{band:>20}" for band in WIDTH_BAND_NAMES))
+    print(table_row("crops (width: n, exact, detail)", WIDTH_BAND_NAMES, 20))
     for name, strength in VARIANTS.items():
-        cells = band_cells(recognizer, *white_plates(strength, args.n))
-        print(f"{'synthetic, ' + name:<34}" + "".join(f"{cell:>20}" for cell in cells))
+        print(table_row(f"synthetic, {name}", band_cells(recognizer, *white_plates(strength, args.n)), 20))
     real = real_one_row_crops(args.real)
     if real is None:
         return 0
-    cells = band_cells(recognizer, *real)
-    print(f"{'real one-row crops':<34}" + "".join(f"{cell:>20}" for cell in cells))
+    print(table_row("real one-row crops", band_cells(recognizer, *real), 20))
     return 0
 
 
