@@ -394,6 +394,16 @@ def test_sharpening_adds_fine_detail_and_leaves_the_other_draws_alone():
     assert PRESETS["clean"]["sharpen_p"] == 0 < PRESETS["train"]["sharpen_p"]
 
 
+def test_small_crop_misreadings_count_only_the_crops_under_160_px():
+    """`scripts/sharpness_study.py` lists where small crops go wrong: wide crops and right readings add nothing."""
+    misreadings = load_script("scripts/sharpness_study.py").small_crop_misreadings
+    images = [Image.new("RGB", (width, 40)) for width in (100, 150, 120, 400)]
+    labels = ["12가3455", "12가3457", "34나5678", "12가3455"]
+    readings = ["12가3465", "12가3451", "34나5678", "12가3466"]
+    assert misreadings(images, labels, readings) == "5→6 (1), 7→1 (1)"
+    assert misreadings(images[3:], labels[3:], readings[3:]) == ""
+
+
 def test_same_seed_same_plate_and_different_seeds_differ():
     first, again = render_plate(np.random.default_rng(42)), render_plate(np.random.default_rng(42))
     assert first["text"] == again["text"] and first["style"] == again["style"]
