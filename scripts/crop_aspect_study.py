@@ -12,8 +12,8 @@ the fourteenth generator drew it, seed 11) cut three ways:
 
 Detectors box small plates so more often than large ones. A second table, which needs no model, prints per band
 of crop width the median crop height over width (10th and 90th percentiles) of the real one-row crops and of the
-plates as the fifteenth generator cut them (a fifth tall, whatever their size) and as the `train` preset cuts
-them now (seven plates in ten narrower than `small_plate_px` tall).
+plates as the fifteenth generator cut them (a fifth tall, whatever their size) and as the sixteenth cut them
+(seven plates in ten narrower than `small_plate_px` tall).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from PIL import Image
 from plate_study import (
     FIFTEENTH_GENERATOR,
     FOURTEENTH_GENERATOR,
+    SIXTEENTH_GENERATOR,
     THIRTEENTH_GENERATOR,
     WIDTH_BAND_NAMES,
     WIDTH_BANDS,
@@ -76,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     if real is not None:
         print(table_row("real one-row crops", band_accuracy(recognizer, *real), 14))
     print("\n" + table_row("height/width by crop width", WIDTH_BAND_NAMES, 20))
-    rows = {"synthetic, fifteenth generator": FIFTEENTH_GENERATOR, "synthetic, train preset": {}}
+    rows = {
+        "synthetic, fifteenth generator": FIFTEENTH_GENERATOR,
+        "synthetic, sixteenth generator": SIXTEENTH_GENERATOR,
+    }
     for name, strength in rows.items():
         print(table_row(name, aspect_by_width(white_plates(strength, args.n)[0]), 20))
     if real is not None:

@@ -10,7 +10,8 @@ per band of crop width in pixels, how many crops fall in it, the share read exac
 detail, for the real one-row crops and for the same white one-row plates (`train` preset, seed 11) drawn by:
 - fourteenth generator: never sharpened (`sharpen_p` 0);
 - fifteenth generator: seven crops in ten sharpened at the pixel scale;
-- sixteenth generator (the current one): plates under 160 px cut tall as detectors box them.
+- sixteenth generator: plates under 160 px cut tall as detectors box them;
+- seventeenth generator (the current `train` preset): most of those also squeezed sideways.
 Then, for each set, its most frequent misreadings among the crops under 160 px wide, where the real crops lose
 most: which characters the model confuses there, and in which direction.
 """
@@ -23,6 +24,7 @@ from PIL import Image
 from plate_study import (
     FIFTEENTH_GENERATOR,
     FOURTEENTH_GENERATOR,
+    SIXTEENTH_GENERATOR,
     WIDTH_BAND_NAMES,
     WIDTH_BANDS,
     cells_by_band,
@@ -39,7 +41,8 @@ from kr_lpr.preprocessing_tinylpr import letterbox
 VARIANTS = {
     "fourteenth generator": FOURTEENTH_GENERATOR,
     "fifteenth generator": FIFTEENTH_GENERATOR,
-    "sixteenth generator": "train",
+    "sixteenth generator": SIXTEENTH_GENERATOR,
+    "seventeenth generator": "train",
 }
 SMALL_CROP_PX = 160
 

@@ -379,6 +379,26 @@ def test_small_plates_are_cut_tall_as_detectors_box_them():
     assert train["small_tall_p"] > train["tall_p"] and train["small_plate_px"] <= train["plate_width_px"][1]
 
 
+def test_small_plates_are_squeezed_sideways_and_large_ones_left_alone():
+    """Plates narrower than `small_plate_px` are squeezed with chance `small_squeeze_p` by a factor drawn from
+    `squeeze` (real small crops hold narrower lettering, `scripts/squeeze_study.py`): the same plate's text keeps
+    its height and loses that share of its width. Larger plates draw nothing more, so they stay byte for byte."""
+    fixed = {"tall_p": 0.0, "small_tall_p": 0.0, "loose_p": 0.0, "text_crop_p": 0.0, "squeeze": (0.7, 0.7)}
+
+    def plates(widths: tuple[int, int], small_squeeze_p: float) -> list[dict]:
+        strength = {**fixed, "plate_width_px": widths, "small_squeeze_p": small_squeeze_p}
+        return [render_plate(plate_rng(8, i), strength, style="white") for i in range(10)]
+
+    def text_aspect(samples: list[dict]) -> np.ndarray:
+        boxes = [sample["boxes"] for sample in samples]
+        return np.array([(b[:, 2].max() - b[:, 0].min()) / (b[:, 3].max() - b[:, 1].min()) for b in boxes])
+
+    np.testing.assert_allclose(text_aspect(plates((90, 140), 1.0)), 0.7 * text_aspect(plates((90, 140), 0.0)), 0.02)
+    large = [plates((200, 300), p) for p in (0.0, 1.0)]
+    assert [s["image"].tobytes() for s in large[0]] == [s["image"].tobytes() for s in large[1]]
+    assert PRESETS["train"]["small_squeeze_p"] > 0 == PRESETS["clean"]["small_squeeze_p"]
+
+
 def test_sharpening_adds_fine_detail_and_leaves_the_other_draws_alone():
     """Unsharp masking raises the fine detail the model sees (`scripts/sharpness_study.py`); its draws come last,
     so with `sharpen_p` 0 the generator draws the same plates as before it sharpened."""
