@@ -26,8 +26,9 @@ from plate_study import (
     SIXTEENTH_GENERATOR,
     THIRTEENTH_GENERATOR,
     WIDTH_BAND_NAMES,
-    WIDTH_BANDS,
-    cells_by_band,
+    accuracy_cells,
+    median_cells_by_width,
+    read_exactly,
     real_one_row_crops,
     study_arguments,
     table_row,
@@ -46,24 +47,14 @@ VARIANTS = {
 
 def band_accuracy(recognizer: LicensePlateRecognizer, images: list[Image.Image], labels: list[str]) -> list[str]:
     """One `n accuracy` cell per band of `BANDS`."""
-    readings = [reading["text"] for reading in recognizer(images)]
-    right = np.array([reading == label for reading, label in zip(readings, labels)])
     aspect = np.array([image.height / image.width for image in images])
-    return cells_by_band(
-        aspect, BANDS, lambda inside: f"{inside.sum():>5} {right[inside].mean():>7.1%}", f"{0:>5} {'-':>7}"
-    )
+    return accuracy_cells(aspect, BANDS, read_exactly(recognizer, images, labels))
 
 
 def aspect_by_width(images: list[Image.Image]) -> list[str]:
     """One `median (10th-90th percentile)` cell of crop height over width per band of `WIDTH_BANDS`."""
-    widths = np.array([image.width for image in images])
     aspect = np.array([image.height / image.width for image in images])
-
-    def cell(inside: np.ndarray) -> str:
-        p10, median, p90 = np.percentile(aspect[inside], [10, 50, 90])
-        return f"{median:.2f} ({p10:.2f}-{p90:.2f})"
-
-    return cells_by_band(widths, WIDTH_BANDS, cell, "-")
+    return median_cells_by_width(aspect, np.array([image.width for image in images]))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from kr_lpr import LicensePlateRecognizer
 from kr_lpr.data import CSV_FILE
 from kr_lpr.evaluation import select_records
 from kr_lpr.preprocessing_tinylpr import load_image
@@ -57,6 +58,29 @@ def cells_by_band(values: np.ndarray, bands, cell: Callable[[np.ndarray], str], 
         inside = (values >= low) & (values < high)
         cells.append(cell(inside) if inside.any() else empty)
     return cells
+
+
+def read_exactly(recognizer: LicensePlateRecognizer, images: list[Image.Image], labels: list[str]) -> np.ndarray:
+    """Whether each crop is read exactly."""
+    readings = [reading["text"] for reading in recognizer(images)]
+    return np.array([reading == label for reading, label in zip(readings, labels)])
+
+
+def accuracy_cells(values: np.ndarray, bands, right: np.ndarray) -> list[str]:
+    """One `n exact` cell per band of `values`: how many crops fall in it and the share read exactly."""
+    return cells_by_band(
+        values, bands, lambda inside: f"{inside.sum():>5} {right[inside].mean():>7.1%}", f"{0:>5} {'-':>7}"
+    )
+
+
+def median_cells_by_width(values: np.ndarray, widths: np.ndarray) -> list[str]:
+    """One `median (10th-90th percentile)` cell of `values` per band of `WIDTH_BANDS` of the crop `widths`."""
+
+    def cell(inside: np.ndarray) -> str:
+        p10, median, p90 = np.percentile(values[inside], [10, 50, 90])
+        return f"{median:.2f} ({p10:.2f}-{p90:.2f})"
+
+    return cells_by_band(widths, WIDTH_BANDS, cell, "-")
 
 
 def table_row(name: str, cells: list[str], width: int) -> str:

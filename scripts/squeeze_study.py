@@ -24,7 +24,9 @@ from plate_study import (
     SIXTEENTH_GENERATOR,
     WIDTH_BAND_NAMES,
     WIDTH_BANDS,
-    cells_by_band,
+    accuracy_cells,
+    median_cells_by_width,
+    read_exactly,
     real_one_row_crops,
     study_arguments,
     table_row,
@@ -45,31 +47,19 @@ def text_aspect_by_width(model: str, images: list[Image.Image], labels: list[str
     extents = predicted_extents(model, images)
     widths = np.array([image.width for image in images])
     heights = np.array([image.height for image in images])
-    aspect = extents[:, 4] * widths / (extents[:, 5] * heights)
-
-    def cell(inside: np.ndarray) -> str:
-        p10, median, p90 = np.percentile(aspect[inside], [10, 50, 90])
-        return f"{median:.2f} ({p10:.2f}-{p90:.2f})"
-
-    return cells_by_band(widths, WIDTH_BANDS, cell, "-")
+    return median_cells_by_width(extents[:, 4] * widths / (extents[:, 5] * heights), widths)
 
 
-def accuracy_by_width(
-    recognizer: LicensePlateRecognizer, images: list[Image.Image], labels: list[str], widths: np.ndarray
+def scaled_accuracy(
+    recognizer: LicensePlateRecognizer, crops: list[tuple[Image.Image, str]], width_scale: float, height_scale: float
 ) -> list[str]:
-    """One `n exact` cell per band of `WIDTH_BANDS` of `widths` (the crops' widths before any scaling)."""
-    readings = [reading["text"] for reading in recognizer(images)]
-    right = np.array([reading == label for reading, label in zip(readings, labels)])
-    return cells_by_band(widths, WIDTH_BANDS, lambda inside: f"{inside.sum():>5} {right[inside].mean():>7.1%}", "-")
-
-
-def scaled(images: list[Image.Image], width_scale: float, height_scale: float) -> list[Image.Image]:
-    return [
-        image.resize(
-            (max(8, round(image.width * width_scale)), max(8, round(image.height * height_scale))), Image.BILINEAR
-        )
-        for image in images
+    """One `n exact` cell per band of the crops' widths as given, each crop read after scaling it."""
+    images = [
+        image.resize((round(image.width * width_scale), round(image.height * height_scale)), Image.BILINEAR)
+        for image, _ in crops
     ]
+    widths = np.array([image.width for image, _ in crops])
+    return accuracy_cells(widths, WIDTH_BANDS, read_exactly(recognizer, images, [label for _, label in crops]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,19 +72,16 @@ def main(argv: list[str] | None = None) -> int:
     if real is not None:
         print(table_row("real one-row crops", text_aspect_by_width(args.model, *real), 20))
 
-    recognizer = LicensePlateRecognizer(args.model, backend="torch")
     small = [(image, label) for image, label in zip(*sixteenth) if image.width < SMALL_CROP_PX]
-    small_images, small_labels = [image for image, _ in small], [label for _, label in small]
-    small_widths = np.array([image.width for image in small_images])
-    print("\n" + table_row(f"crops under {SMALL_CROP_PX} px (n, exact)", WIDTH_BAND_NAMES, 14))
-    for squeeze in SQUEEZES:
-        cells = accuracy_by_width(recognizer, scaled(small_images, squeeze, 1.0), small_labels, small_widths)
-        print(table_row(f"synthetic, width x{squeeze}", cells, 14))
+    rows = {f"synthetic, width x{squeeze}": (small, squeeze, 1.0) for squeeze in SQUEEZES}
     if real is not None:
-        real_widths = np.array([image.width for image in real[0]])
-        print(table_row("real one-row crops", accuracy_by_width(recognizer, *real, real_widths), 14))
-        cells = accuracy_by_width(recognizer, scaled(real[0], 1.0, REAL_HEIGHT_SCALE), real[1], real_widths)
-        print(table_row(f"real one-row, height x{REAL_HEIGHT_SCALE}", cells, 14))
+        crops = list(zip(*real))
+        rows["real one-row crops"] = (crops, 1.0, 1.0)
+        rows[f"real one-row, height x{REAL_HEIGHT_SCALE}"] = (crops, 1.0, REAL_HEIGHT_SCALE)
+    recognizer = LicensePlateRecognizer(args.model, backend="torch")
+    print("\n" + table_row(f"crops under {SMALL_CROP_PX} px (n, exact)", WIDTH_BAND_NAMES, 14))
+    for name, (crops, width_scale, height_scale) in rows.items():
+        print(table_row(name, scaled_accuracy(recognizer, crops, width_scale, height_scale), 14))
     return 0
 
 
