@@ -24,7 +24,8 @@ SIXTEENTH_GENERATOR = {"small_squeeze_p": 0.0}
 FIFTEENTH_GENERATOR = {**SIXTEENTH_GENERATOR, "small_tall_p": 0.2}
 FOURTEENTH_GENERATOR = {**FIFTEENTH_GENERATOR, "defocus_p": 0.3, "lowres_p": 0.25, "sharpen_p": 0.0}
 THIRTEENTH_GENERATOR = {**FOURTEENTH_GENERATOR, "tall_p": 0.0, "small_tall_p": 0.0}
-WIDTH_BANDS = ((0, 120), (120, 160), (160, 250), (250, np.inf))  # crop width in pixels
+SMALL_CROP_PX = 160  # crops narrower than this are where the real plates are read worst
+WIDTH_BANDS = ((0, 120), (120, SMALL_CROP_PX), (SMALL_CROP_PX, 250), (250, np.inf))  # crop width in pixels
 WIDTH_BAND_NAMES = [f"{low}-{high} px" if np.isfinite(high) else f">={low} px" for low, high in WIDTH_BANDS]
 
 

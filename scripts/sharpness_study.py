@@ -25,6 +25,7 @@ from plate_study import (
     FIFTEENTH_GENERATOR,
     FOURTEENTH_GENERATOR,
     SIXTEENTH_GENERATOR,
+    SMALL_CROP_PX,
     WIDTH_BAND_NAMES,
     WIDTH_BANDS,
     cells_by_band,
@@ -44,7 +45,6 @@ VARIANTS = {
     "sixteenth generator": SIXTEENTH_GENERATOR,
     "seventeenth generator": "train",
 }
-SMALL_CROP_PX = 160
 
 
 def fine_detail(image: Image.Image, width: int, height: int) -> float:

@@ -22,6 +22,7 @@ from crop_margins import predicted_extents
 from PIL import Image
 from plate_study import (
     SIXTEENTH_GENERATOR,
+    SMALL_CROP_PX,
     WIDTH_BAND_NAMES,
     WIDTH_BANDS,
     accuracy_cells,
@@ -36,7 +37,6 @@ from plate_study import (
 from kr_lpr import LicensePlateRecognizer
 
 SQUEEZES = (1.0, 0.9, 0.8, 0.7)
-SMALL_CROP_PX = 160
 REAL_HEIGHT_SCALE = 0.9
 SERIAL_LENGTH = 7  # `12가3456`: the plate text most real and synthetic one-row crops share
 
