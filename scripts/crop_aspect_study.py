@@ -29,10 +29,10 @@ from plate_study import (
     accuracy_cells,
     median_cells_by_width,
     read_exactly,
-    real_one_row_crops,
+    real_crops,
     study_arguments,
+    synthetic_plates,
     table_row,
-    white_plates,
 )
 
 from kr_lpr import LicensePlateRecognizer
@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     bands = [f"{low:.1f}-{high:.1f}" if np.isfinite(high) else f">={low:.1f}" for low, high in BANDS]
     print(table_row("crops (height/width: n, exact)", bands, 14))
     for name, strength in VARIANTS.items():
-        print(table_row(f"synthetic, {name}", band_accuracy(recognizer, *white_plates(strength, args.n)), 14))
-    real = real_one_row_crops(args.real)
+        print(table_row(f"synthetic, {name}", band_accuracy(recognizer, *synthetic_plates(strength, args.n)), 14))
+    real = real_crops(args.real)
     if real is not None:
         print(table_row("real one-row crops", band_accuracy(recognizer, *real), 14))
     print("\n" + table_row("height/width by crop width", WIDTH_BAND_NAMES, 20))
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         "synthetic, sixteenth generator": SIXTEENTH_GENERATOR,
     }
     for name, strength in rows.items():
-        print(table_row(name, aspect_by_width(white_plates(strength, args.n)[0]), 20))
+        print(table_row(name, aspect_by_width(synthetic_plates(strength, args.n)[0]), 20))
     if real is not None:
         print(table_row("real one-row crops", aspect_by_width(real[0]), 20))
     return 0

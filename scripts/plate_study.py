@@ -1,5 +1,6 @@
-"""What the plate studies (`right_edge_study.py`, `crop_aspect_study.py`, `sharpness_study.py`, `squeeze_study.py`)
-share: their arguments, the synthetic white plates they read, the real one-row crops and the bands of crop width."""
+"""What the plate studies (`right_edge_study.py`, `crop_aspect_study.py`, `sharpness_study.py`, `squeeze_study.py`,
+`two_row_bolt_study.py`) share: their arguments, the synthetic plates they read, the real crops and the bands of
+crop width."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SEED = 11
 # The `train` preset as the sixteenth to thirteenth generators drew it: the studies' published figures were
 # measured on these plates, which later generators changed.
-SIXTEENTH_GENERATOR = {"small_squeeze_p": 0.0}
+SEVENTEENTH_GENERATOR = {"top_row_bolts_p": 0.0}
+SIXTEENTH_GENERATOR = {**SEVENTEENTH_GENERATOR, "small_squeeze_p": 0.0}
 FIFTEENTH_GENERATOR = {**SIXTEENTH_GENERATOR, "small_tall_p": 0.2}
 FOURTEENTH_GENERATOR = {**FIFTEENTH_GENERATOR, "defocus_p": 0.3, "lowres_p": 0.25, "sharpen_p": 0.0}
 THIRTEENTH_GENERATOR = {**FOURTEENTH_GENERATOR, "tall_p": 0.0, "small_tall_p": 0.0}
@@ -37,18 +39,18 @@ def study_arguments(description: str, argv: list[str] | None) -> argparse.Namesp
     return parser.parse_args(argv)
 
 
-def white_plates(strength: str | dict, n: int) -> tuple[list[Image.Image], list[str]]:
-    """The first `n` white one-row plates of seed `SEED` drawn with `strength`, and their texts."""
-    samples = [render_plate(plate_rng(SEED, i), strength, style="white") for i in range(n)]
+def synthetic_plates(strength: str | dict, n: int, style: str = "white") -> tuple[list[Image.Image], list[str]]:
+    """The first `n` plates of `style` of seed `SEED` drawn with `strength`, and their texts."""
+    samples = [render_plate(plate_rng(SEED, i), strength, style=style) for i in range(n)]
     return [sample["image"] for sample in samples], [sample["text"] for sample in samples]
 
 
-def real_one_row_crops(folder: str) -> tuple[list[Image.Image], list[str]] | None:
-    """The real one-row crops and their labels, or None (with a message) where the folder is absent."""
+def real_crops(folder: str, layout: str = "one-row") -> tuple[list[Image.Image], list[str]] | None:
+    """The real crops of `layout` and their labels, or None (with a message) where the folder is absent."""
     if not (Path(folder) / CSV_FILE).is_file():
         print(f"real plates not found at {folder}: skipping them")
         return None
-    records = [record for record in select_records(folder, None, skip_bad=False) if record.layout == "one-row"]
+    records = [record for record in select_records(folder, None, skip_bad=False) if record.layout == layout]
     return [load_image(record.path) for record in records], [record.text for record in records]
 
 

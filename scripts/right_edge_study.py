@@ -19,7 +19,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import numpy as np
-from plate_study import THIRTEENTH_GENERATOR, real_one_row_crops, study_arguments, white_plates
+from plate_study import THIRTEENTH_GENERATOR, real_crops, study_arguments, synthetic_plates
 
 from kr_lpr import LicensePlateRecognizer, synth_render
 
@@ -57,10 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'plates':<34}{'n':>6}{'plate accuracy':>16}{'last character wrong':>22}")
     for name, knobs in VARIANTS.items():
         with bolts_and_border(*knobs):
-            plates = white_plates(THIRTEENTH_GENERATOR, args.n)
+            plates = synthetic_plates(THIRTEENTH_GENERATOR, args.n)
         plate, last = scores(recognizer, *plates)
         print(f"{'synthetic, ' + name:<34}{args.n:>6}{plate:>16.2%}{last:>22.2%}")
-    real = real_one_row_crops(args.real)
+    real = real_crops(args.real)
     if real is None:
         return 0
     plate, last = scores(recognizer, *real)

@@ -29,10 +29,10 @@ from plate_study import (
     WIDTH_BAND_NAMES,
     WIDTH_BANDS,
     cells_by_band,
-    real_one_row_crops,
+    real_crops,
     study_arguments,
+    synthetic_plates,
     table_row,
-    white_plates,
 )
 
 from kr_lpr import LicensePlateRecognizer
@@ -82,8 +82,8 @@ def small_crop_misreadings(images: list[Image.Image], labels: list[str], reading
 def main(argv: list[str] | None = None) -> int:
     args = study_arguments(__doc__.splitlines()[0], argv)
     recognizer = LicensePlateRecognizer(args.model, backend="torch")
-    sets = {f"synthetic, {name}": white_plates(strength, args.n) for name, strength in VARIANTS.items()}
-    real = real_one_row_crops(args.real)
+    sets = {f"synthetic, {name}": synthetic_plates(strength, args.n) for name, strength in VARIANTS.items()}
+    real = real_crops(args.real)
     if real is not None:
         sets["real one-row crops"] = real
     readings = {name: [reading["text"] for reading in recognizer(images)] for name, (images, _) in sets.items()}

@@ -8,7 +8,7 @@ width, the median (10th-90th percentile) width over height of that extent in pix
 of seven characters (`12가3456`) and for the same white one-row plates (`train` preset, seed 11, seven
 characters) drawn by:
 - sixteenth generator: never squeezed;
-- seventeenth generator (the current `train` preset): most plates under `small_plate_px` squeezed sideways.
+- seventeenth generator (its white plates are the eighteenth's): most plates under `small_plate_px` squeezed sideways.
 A second table reads the sixteenth generator's plates under 160 px wide squeezed sideways after drawing (x1.0:
 as drawn), and all the real one-row crops as they are and with their height scaled by 0.9 (their lettering made
 wider for its height): per band of crop width before scaling, how many crops fall in it and the share read
@@ -21,6 +21,7 @@ import numpy as np
 from crop_margins import predicted_extents
 from PIL import Image
 from plate_study import (
+    SEVENTEENTH_GENERATOR,
     SIXTEENTH_GENERATOR,
     SMALL_CROP_PX,
     WIDTH_BAND_NAMES,
@@ -28,10 +29,10 @@ from plate_study import (
     accuracy_cells,
     median_cells_by_width,
     read_exactly,
-    real_one_row_crops,
+    real_crops,
     study_arguments,
+    synthetic_plates,
     table_row,
-    white_plates,
 )
 
 from kr_lpr import LicensePlateRecognizer
@@ -64,10 +65,10 @@ def scaled_accuracy(
 
 def main(argv: list[str] | None = None) -> int:
     args = study_arguments(__doc__.splitlines()[0], argv)
-    real = real_one_row_crops(args.real)
-    sixteenth = white_plates(SIXTEENTH_GENERATOR, args.n)
+    real = real_crops(args.real)
+    sixteenth = synthetic_plates(SIXTEENTH_GENERATOR, args.n)
     print(table_row("text width/height by crop width", WIDTH_BAND_NAMES, 20))
-    for name, plates in (("sixteenth", sixteenth), ("seventeenth", white_plates("train", args.n))):
+    for name, plates in (("sixteenth", sixteenth), ("seventeenth", synthetic_plates(SEVENTEENTH_GENERATOR, args.n))):
         print(table_row(f"synthetic, {name} generator", text_aspect_by_width(args.model, *plates), 20))
     if real is not None:
         print(table_row("real one-row crops", text_aspect_by_width(args.model, *real), 20))

@@ -194,6 +194,25 @@ def test_long_one_row_plates_have_their_bolts_beside_the_outer_characters(style)
         assert radius <= left_bolt and right_bolt <= template.size_mm[0] - radius
 
 
+@pytest.mark.parametrize("style", ["green", "yellow"])
+def test_two_row_plates_can_have_their_bolts_beside_the_top_row(style):
+    """With `top_row_bolts_p` 1 the bolts sit just outside the top row's outer characters (real crops show them
+    there, and a bolt touching the first digit was read as a 9); with 0 they stay put and nothing is drawn."""
+    rng = np.random.default_rng(6)
+    template, radius = TEMPLATES[style, "two-row"], 12.0
+    for glyphs, _, _ in _laid_out_plates(rng, style, "two-row", 30):
+        state = rng.bit_generator.state
+        np.testing.assert_array_equal(
+            bolt_centres(rng, template, glyphs, radius), np.multiply(template.bolts, template.size_mm)
+        )
+        assert rng.bit_generator.state == state
+        (left_bolt, left_y), (right_bolt, _) = bolt_centres(rng, template, glyphs, radius, top_row_bolts_p=1.0)
+        top_row = [g for g in glyphs if g.y < left_y]
+        left, right = min(g.x for g in top_row), max(g.x + g.width for g in top_row)
+        assert 0 < left - left_bolt <= 2 * radius and 0 < right_bolt - right <= 2 * radius
+    assert PRESETS["train"]["top_row_bolts_p"] > 0 == PRESETS["clean"]["top_row_bolts_p"]
+
+
 PLATE_GREY = (240, 240, 240)
 
 
@@ -422,6 +441,19 @@ def test_small_crop_misreadings_count_only_the_crops_under_160_px():
     readings = ["12가3465", "12가3451", "34나5678", "12가3466"]
     assert misreadings(images, labels, readings) == "5→6 (1), 7→1 (1)"
     assert misreadings(images[3:], labels[3:], readings[3:]) == ""
+
+
+def test_two_row_bolt_study_counts_first_characters_misread_and_those_read_as_9():
+    """`scripts/two_row_bolt_study.py`'s row: crops, exact share, first character misread, and of those how many
+    read as a 9 (a real 9 read right does not count)."""
+    first_character_cells = load_script("scripts/two_row_bolt_study.py").first_character_cells
+    labels = ["02주7732", "94조2426", "46라3730", "서울42다3311"]
+    readings = ["92주7732", "94조2426", "46러3730", "대전42다3311"]
+
+    def recognizer(images: list[str]) -> list[dict]:
+        return [{"text": reading} for reading in images]
+
+    assert first_character_cells(recognizer, readings, labels) == ["4", "25.0%", "50.0%", "1"]
 
 
 def test_same_seed_same_plate_and_different_seeds_differ():

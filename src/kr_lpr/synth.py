@@ -54,9 +54,8 @@ def render_plate(rng: np.random.Generator, strength: str | dict = "train", style
     params = resolve_strength(strength)
     text, style, layout = sample_plate_text(rng, style)
     low, high = params["plate_width_px"]
-    plate, boxes = draw_plate(
-        rng, _LABEL_MAP.split(text), style, layout, np.exp(rng.uniform(np.log(low), np.log(high)))
-    )
+    width_px = np.exp(rng.uniform(np.log(low), np.log(high)))
+    plate, boxes = draw_plate(rng, _LABEL_MAP.split(text), style, layout, width_px, params["top_row_bolts_p"])
     pixels, boxes = compose(rng, plate, boxes, params)
     image = Image.fromarray(degrade(rng, pixels, float(np.min(boxes[:, 3] - boxes[:, 1])), params))
     return {"image": image, "text": text, "boxes": boxes, "layout": layout, "style": style}

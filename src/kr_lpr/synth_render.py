@@ -305,7 +305,7 @@ BOLT_KIND_P = (0.25, 0.15, 0.2, 0.05, 0.35)
 SCREW_KIND = 4
 _SCREW_SCALE = 0.5
 RIM_BESIDE_BOLTS_P = 0.6
-# Their bolts beside the top row are about 0.3-0.4 of its height in radius (the row keeps clear of them).
+# Their bolts beside the top row are about 0.3-0.4 of its height in radius.
 _TWO_ROW_BOLT_SCALE = 2.2
 
 
@@ -543,17 +543,30 @@ def _draw_rim(
     )
 
 
-def bolt_centres(rng: np.random.Generator, template: Template, glyphs: list[Glyph], radius: float) -> np.ndarray:
-    """Bolt centres in plate millimetres; on long one-row plates the bolts sit right beside the outer
-    characters (real crops show them touching the first and last digit, where they read as a 1)."""
+def bolt_centres(
+    rng: np.random.Generator, template: Template, glyphs: list[Glyph], radius: float, top_row_bolts_p: float = 0.0
+) -> np.ndarray:
+    """Bolt centres in plate millimetres. On long one-row plates the bolts sit right beside the outer
+    characters (real crops show them touching the first and last digit, where they read as a 1); on two-row
+    plates, with chance `top_row_bolts_p`, beside the top row's (where real crops read the first digit as a 9)."""
     width, height = template.size_mm
     centres = np.array(template.bolts) * (width, height)
     if template.bolts_beside_text:
-        left, right = min(g.x for g in glyphs), max(g.x + g.width for g in glyphs)
-        gap = rng.uniform(-0.2, 1.0, 2) * radius
-        centres[0, 0] = max(centres[0, 0], left - radius - gap[0])
-        centres[1, 0] = min(centres[1, 0], right + radius + gap[1])
+        _move_beside(rng, centres, glyphs, radius)
+    # Tested first so that with `top_row_bolts_p` 0 nothing is drawn: the seventeenth generator's plates.
+    elif top_row_bolts_p and len(template.rows) == 2 and rng.random() < top_row_bolts_p:
+        between_rows = height * (template.rows[0].y + template.rows[1].y) / 2
+        _move_beside(rng, centres, [g for g in glyphs if g.y + g.height / 2 < between_rows], radius)
     return centres
+
+
+def _move_beside(rng: np.random.Generator, centres: np.ndarray, glyphs: list[Glyph], radius: float) -> None:
+    """Moves the left and right bolt in beside the outer glyphs, from a fifth of a radius over them to a radius
+    clear of them; a bolt already nearer stays."""
+    left, right = min(g.x for g in glyphs), max(g.x + g.width for g in glyphs)
+    gap = rng.uniform(-0.2, 1.0, 2) * radius
+    centres[0, 0] = max(centres[0, 0], left - radius - gap[0])
+    centres[1, 0] = min(centres[1, 0], right + radius + gap[1])
 
 
 def bolt_radius(rng: np.random.Generator, template: Template) -> float:
@@ -564,7 +577,13 @@ def bolt_radius(rng: np.random.Generator, template: Template) -> float:
 
 
 def _draw_bolts(
-    draw: ImageDraw.ImageDraw, rng: np.random.Generator, template: Template, glyphs: list[Glyph], scale: float, bg
+    draw: ImageDraw.ImageDraw,
+    rng: np.random.Generator,
+    template: Template,
+    glyphs: list[Glyph],
+    scale: float,
+    bg,
+    top_row_bolts_p: float = 0.0,
 ) -> tuple[np.ndarray, float] | None:
     """Draws the bolts; returns their centres and radius in plate pixels when they sit beside the text."""
     if rng.random() < 0.08:
@@ -580,7 +599,7 @@ def _draw_bolts(
         (190, 165, 95),
         (int(rng.uniform(20, 90)),) * 3,
     ][kind]
-    centres, r = bolt_centres(rng, template, glyphs, radius) * scale, radius * scale
+    centres, r = bolt_centres(rng, template, glyphs, radius, top_row_bolts_p) * scale, radius * scale
     for cx, cy in centres:
         if kind == SCREW_KIND:
             _draw_screw(draw, rng, cx, cy, r, fill)
@@ -643,9 +662,15 @@ def _glyph_mask(font: str, char: str, weight: int, width: int, height: int) -> n
 
 
 def draw_plate(
-    rng: np.random.Generator, tokens: list[str], style: str, layout: str, width_px: float
+    rng: np.random.Generator,
+    tokens: list[str],
+    style: str,
+    layout: str,
+    width_px: float,
+    top_row_bolts_p: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A flat RGBA uint8 plate `width_px` wide and its `(n_tokens, 4)` glyph boxes in its pixels (x1 y1 x2 y2)."""
+    """A flat RGBA uint8 plate `width_px` wide and its `(n_tokens, 4)` glyph boxes in its pixels (x1 y1 x2 y2);
+    `top_row_bolts_p` is the chance that a two-row plate's bolts sit beside its top row (`bolt_centres`)."""
     template = TEMPLATES[(style, layout)]
     typeface = sample_typeface(rng, template)
     glyphs = layout_glyphs(rng, tokens, template, style, layout, typeface)
@@ -657,7 +682,8 @@ def draw_plate(
     draw = ImageDraw.Draw(plate)
     if template.band:
         _draw_band(draw, rng, template.band, size, bg)
-    _draw_rim(draw, rng, style, size, bg, ink, _draw_bolts(draw, rng, template, glyphs, scale, bg))
+    bolts = _draw_bolts(draw, rng, template, glyphs, scale, bg, top_row_bolts_p)
+    _draw_rim(draw, rng, style, size, bg, ink, bolts)
     boxes = np.full((len(tokens), 4), np.nan, dtype=np.float32)
     text = np.zeros((size[1], size[0]), dtype=np.uint8)
     for glyph in glyphs:

@@ -25,8 +25,10 @@ from .synth_text import pick
 # tall (`small_tall_p`: real crops under 160 px wide are about 0.47 times as tall as wide, those of 250 px or
 # more 0.28) and most of those squeezed sideways by `squeeze` (`small_squeeze_p`: the lettering of real crops
 # under 120 px wide is a median 0.83 times as wide for its height as the sixteenth generator's, which squeezed
-# none, `scripts/squeeze_study.py`), a third grayscale/IR, some blur and JPEG. Real crops are 100-530 px wide;
-# plates render 80-300 px wide because the model sees them at 128x64 anyway.
+# none, `scripts/squeeze_study.py`), most two-row plates with their bolts beside the top row's outer characters
+# (`top_row_bolts_p`: many real two-row crops show one touching or close to them, `scripts/two_row_bolt_study.py`),
+# a third grayscale/IR, some blur and JPEG. Real crops are 100-530 px wide; plates render 80-300 px wide because
+# the model sees them at 128x64 anyway.
 PRESETS: dict[str, dict] = {
     "clean": {
         "plate_width_px": (150, 260),
@@ -39,6 +41,7 @@ PRESETS: dict[str, dict] = {
         "small_plate_px": 160,
         "small_squeeze_p": 0.0,
         "squeeze": (0.65, 1.0),
+        "top_row_bolts_p": 0.0,
         "tall_aspect": (0.4, 0.75),
         "text_crop_p": 0.0,
         "text_margin_x": (0.05, 0.2),
@@ -81,6 +84,7 @@ PRESETS: dict[str, dict] = {
         "small_plate_px": 160,
         "small_squeeze_p": 0.7,
         "squeeze": (0.65, 1.0),
+        "top_row_bolts_p": 0.6,
         "tall_aspect": (0.4, 0.75),
         "text_crop_p": 0.75,
         "text_margin_x": (0.02, 0.18),
@@ -123,6 +127,7 @@ PRESETS: dict[str, dict] = {
         "small_plate_px": 160,
         "small_squeeze_p": 0.5,
         "squeeze": (0.65, 1.0),
+        "top_row_bolts_p": 0.6,
         "tall_aspect": (0.4, 0.75),
         "text_crop_p": 0.4,
         "text_margin_x": (-0.01, 0.3),
