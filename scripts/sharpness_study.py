@@ -11,7 +11,7 @@ detail, for the real one-row crops and for the same white one-row plates (`train
 - fourteenth generator: never sharpened (`sharpen_p` 0);
 - fifteenth generator: seven crops in ten sharpened at the pixel scale;
 - sixteenth generator: plates under 160 px cut tall as detectors box them;
-- seventeenth generator (the current `train` preset): most of those also squeezed sideways.
+- seventeenth generator: most of those also squeezed sideways (its white plates are the eighteenth's).
 Then, for each set, its most frequent misreadings among the crops under 160 px wide, where the real crops lose
 most: which characters the model confuses there, and in which direction.
 """
@@ -24,6 +24,7 @@ from PIL import Image
 from plate_study import (
     FIFTEENTH_GENERATOR,
     FOURTEENTH_GENERATOR,
+    SEVENTEENTH_GENERATOR,
     SIXTEENTH_GENERATOR,
     SMALL_CROP_PX,
     WIDTH_BAND_NAMES,
@@ -43,7 +44,7 @@ VARIANTS = {
     "fourteenth generator": FOURTEENTH_GENERATOR,
     "fifteenth generator": FIFTEENTH_GENERATOR,
     "sixteenth generator": SIXTEENTH_GENERATOR,
-    "seventeenth generator": "train",
+    "seventeenth generator": SEVENTEENTH_GENERATOR,
 }
 
 

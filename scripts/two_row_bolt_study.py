@@ -14,6 +14,7 @@ The eighteenth generator (the current `train` preset) moves them so on 60% of it
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 from plate_study import SEVENTEENTH_GENERATOR, real_crops, study_arguments, synthetic_plates, table_row
 
 from kr_lpr import LicensePlateRecognizer
@@ -25,7 +26,9 @@ VARIANTS = {
 COLUMNS = ["n", "exact", "first char misread", "as a 9"]
 
 
-def first_character_cells(recognizer: LicensePlateRecognizer, images: list, labels: list[str]) -> list[str]:
+def first_character_cells(
+    recognizer: LicensePlateRecognizer, images: list[Image.Image], labels: list[str]
+) -> list[str]:
     """How many crops, the share read exactly, the share whose first character is misread, and how many as a 9."""
     pairs = [(reading["text"], label) for reading, label in zip(recognizer(images), labels)]
     exact = np.mean([reading == label for reading, label in pairs])
