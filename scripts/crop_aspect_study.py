@@ -28,8 +28,8 @@ from plate_study import (
     WIDTH_BAND_NAMES,
     accuracy_cells,
     median_cells_by_width,
+    print_study_table,
     read_exactly,
-    real_crops,
     study_arguments,
     synthetic_plates,
     table_row,
@@ -59,14 +59,8 @@ def aspect_by_width(images: list[Image.Image]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = study_arguments(__doc__.splitlines()[0], argv)
-    recognizer = LicensePlateRecognizer(args.model, backend="torch")
     bands = [f"{low:.1f}-{high:.1f}" if np.isfinite(high) else f">={low:.1f}" for low, high in BANDS]
-    print(table_row("crops (height/width: n, exact)", bands, 14))
-    for name, strength in VARIANTS.items():
-        print(table_row(f"synthetic, {name}", band_accuracy(recognizer, *synthetic_plates(strength, args.n)), 14))
-    real = real_crops(args.real)
-    if real is not None:
-        print(table_row("real one-row crops", band_accuracy(recognizer, *real), 14))
+    real = print_study_table(args, "crops (height/width: n, exact)", bands, band_accuracy, VARIANTS, 14)
     print("\n" + table_row("height/width by crop width", WIDTH_BAND_NAMES, 20))
     rows = {
         "synthetic, fifteenth generator": FIFTEENTH_GENERATOR,

@@ -28,6 +28,7 @@ from kr_lpr.synth_render import (
     DIGIT_FONTS,
     HANGUL_FONTS,
     ROUND_ZERO,
+    SHORT_TICK,
     STROKE_FONTS,
     TEMPLATES,
     THIN_FONTS,
@@ -144,6 +145,43 @@ def test_region_names_keep_a_font_that_has_them_when_hangul_uses_the_plate_strok
     assert typeface.lettering("서", "서") == ("plate", 0)
     assert typeface.lettering("서", "서울")[0] in HANGUL_FONTS and typeface.lettering("서", "서울")[0] != "plate"
     assert typeface.lettering("7", "7") == ("plate", 0)
+
+
+def _tick_width(glyph: np.ndarray, side: int) -> float:
+    """The share of the glyph's width its vowel's tick takes beside the full-height stem (`side` 1 right, -1 left)."""
+    third = glyph.shape[0] // 3
+    top, bottom = glyph[:third].any(axis=0), glyph[-third:].any(axis=0)
+    stem = np.flatnonzero(top & bottom).max()  # the stem's right edge
+    if side > 0:
+        return (np.flatnonzero(glyph.any(axis=0)).max() - stem) / glyph.shape[1]
+    stem_left = np.flatnonzero(~(top & bottom)[:stem]).max() + 1
+    middle_only = glyph.any(axis=0) & ~top & ~bottom
+    return np.argmin(np.append(middle_only[:stem_left][::-1], False)) / glyph.shape[1]
+
+
+def test_short_ticks_are_the_real_plates_nub_beside_the_stem():
+    """The long ㅏ tick taught the model that a real ㅏ with its short nub is ㅓ (`scripts/vowel_tick_study.py`)."""
+    for font in STROKE_FONTS:
+        for char, side in (("가", 1), ("하", 1), ("다", 1), ("거", -1), ("허", -1), ("더", -1)):
+            long, short = (master_glyph(font, shape, 0) > 127 for shape in (char, char + SHORT_TICK))
+            assert 0 < _tick_width(short, side) < 0.8 * _tick_width(long, side), (font, char)
+
+
+def test_short_ticked_typefaces_draw_only_use_syllables_with_a_or_eo_so():
+    rng = np.random.default_rng(8)
+    template = TEMPLATES["white", "one-row"]
+    typefaces = [sample_typeface(rng, template, short_ticks_p=1.0) for _ in range(200)]
+    assert all(t.short_ticks == (t.hangul_font in STROKE_FONTS) for t in typefaces)
+    assert 0 < np.mean([t.short_ticks for t in typefaces]) < 1
+    assert not any(sample_typeface(rng, template).short_ticks for _ in range(200))
+    typeface = Typeface("plate", "plate", 0, 0, digit_aspect=0.5, hangul_aspect=0.7, short_ticks=True)
+    for tokens, style, layout in (
+        (["서울", "12", "가", "3456"], "green", "two-row"),
+        (["12", "노", "3456"], "white", "one-row"),
+    ):
+        shapes = [g.shape for g in layout_glyphs(rng, tokens, TEMPLATES[style, layout], style, layout, typeface)]
+        assert shapes == [char if char != "가" else "가" + SHORT_TICK for char in "".join(tokens)]
+    assert PRESETS["train"]["short_ticks_p"] > 0 == PRESETS["clean"]["short_ticks_p"]
 
 
 def test_plate_typeface_digits_have_the_flat_top_of_the_real_plate_three_and_five():
@@ -454,6 +492,19 @@ def test_two_row_bolt_study_counts_first_characters_misread_and_those_read_as_9(
         return [{"text": reading} for reading in images]
 
     assert first_character_cells(recognizer, readings, labels) == ["4", "25.0%", "50.0%", "1"]
+
+
+def test_vowel_tick_study_counts_a_and_eo_syllables_read_with_the_other_vowel():
+    """`scripts/vowel_tick_study.py`'s row: plates, exact share, then per vowel ㅏ/ㅓ its plates and the share read
+    with the other one (a region's 서 or a misread consonant does not count)."""
+    vowel_cells = load_script("scripts/vowel_tick_study.py").vowel_cells
+    labels = ["56하5037", "46라3730", "12가3456", "서울42더3311", "31버2478"]
+    readings = ["56허5037", "46하3730", "12가3456", "서울42다3311", "31허2478"]
+
+    def recognizer(images: list[str]) -> list[dict]:
+        return [{"text": reading} for reading in images]
+
+    assert vowel_cells(recognizer, readings, labels) == ["5", "20.0%", "3", "33.3%", "2", "50.0%"]
 
 
 def test_same_seed_same_plate_and_different_seeds_differ():

@@ -55,7 +55,9 @@ def render_plate(rng: np.random.Generator, strength: str | dict = "train", style
     text, style, layout = sample_plate_text(rng, style)
     low, high = params["plate_width_px"]
     width_px = np.exp(rng.uniform(np.log(low), np.log(high)))
-    plate, boxes = draw_plate(rng, _LABEL_MAP.split(text), style, layout, width_px, params["top_row_bolts_p"])
+    plate, boxes = draw_plate(
+        rng, _LABEL_MAP.split(text), style, layout, width_px, params["top_row_bolts_p"], params["short_ticks_p"]
+    )
     pixels, boxes = compose(rng, plate, boxes, params)
     image = Image.fromarray(degrade(rng, pixels, float(np.min(boxes[:, 3] - boxes[:, 1])), params))
     return {"image": image, "text": text, "boxes": boxes, "layout": layout, "style": style}

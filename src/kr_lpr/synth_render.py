@@ -103,23 +103,31 @@ PLATE_JAMO_STROKES: dict[str, tuple[tuple, ...]] = {
     "ㅎ|": (("line", 0.5, 0, 0.5, 0.12), ("line", 0.05, 0.2, 0.95, 0.2), ("arc", 0.5, 0.625, 0.46, 0.375, 0, 360)),
     "ㅏ": (("line", 0.8, 0, 0.8, 1), ("line", 0.8, 0.5, 1, 0.5)),
     "ㅓ": (("line", 1, 0, 1, 1), ("line", 0.74, 0.5, 1, 0.5)),
+    "ㅏ'": (("line", 0.9, 0, 0.9, 1), ("line", 0.9, 0.5, 1, 0.5)),
+    "ㅓ'": (("line", 1, 0, 1, 1), ("line", 0.84, 0.5, 1, 0.5)),
     "ㅐ": (("line", 0.7, 0, 0.7, 1), ("line", 0.7, 0.5, 0.84, 0.5), ("line", 1, 0, 1, 1)),
     "ㅗ": (("line", 0.5, 0.66, 0.5, 0.92), ("line", 0, 0.92, 1, 0.92)),
     "ㅜ": (("line", 0, 0.66, 1, 0.66), ("line", 0.5, 0.66, 0.5, 1)),
 }
+# Real plates print ㅏ and ㅓ with a short tick: a nub beside the stem on most crops, which the model read as ㅓ when
+# it had only seen the long tick (`scripts/vowel_tick_study.py`). A syllable's shape with `SHORT_TICK` appended
+# draws its vowel so (`ㅏ'`, `ㅓ'`: about half the tick, the stem nearer the consonant).
+SHORT_TICK = "'"
 _INITIALS = "ㄱㄲㄴㄷㄸㄹㅁㅂㅃㅅㅆㅇㅈㅉㅊㅋㅌㅍㅎ"
 _VOWELS = "ㅏㅐㅑㅒㅓㅔㅕㅖㅗㅘㅙㅚㅛㅜ"
 # Vowel -> the consonant's box (x0, y0, x1, y1) in the syllable cell.
 _SYLLABLE_LAYOUT = {
     "ㅏ": (0, 0.12, 0.6, 0.88),
     "ㅓ": (0, 0.12, 0.6, 0.88),
+    "ㅏ'": (0, 0.12, 0.7, 0.88),
+    "ㅓ'": (0, 0.12, 0.64, 0.88),
     "ㅐ": (0, 0.12, 0.54, 0.88),
     "ㅗ": (0.1, 0, 0.9, 0.52),
     "ㅜ": (0.1, 0, 0.9, 0.52),
 }
-# Initials drawn in their own shape beside a vertical vowel, with the box they fill when it is not the vowel's:
-# on real 하 and 허 the tick is level with the vowel's top and the ring ends near its foot.
-_BESIDE_VERTICAL_VOWEL = {"ㄱ": ("ㄱ/", None), "ㅎ": ("ㅎ|", (0, 0, 0.6, 0.95))}
+# Initials drawn in their own shape beside a vertical vowel, with the rows (y0, y1) they fill when they are not the
+# vowel's: on real 하 and 허 the tick is level with the vowel's top and the ring ends near its foot.
+_BESIDE_VERTICAL_VOWEL = {"ㄱ": ("ㄱ/", None), "ㅎ": ("ㅎ|", (0, 0.95))}
 
 
 def _unit_points(stroke: tuple) -> np.ndarray:
@@ -132,17 +140,24 @@ def _unit_points(stroke: tuple) -> np.ndarray:
     return np.column_stack([cx + rx * np.cos(angles), cy + ry * np.sin(angles)])
 
 
-def plate_polylines(char: str) -> list[np.ndarray]:
+def jamo(syllable: str) -> tuple[str, str]:
+    """An open syllable's initial consonant and vowel."""
+    initial, vowel = divmod((ord(syllable) - 0xAC00) // 28, 21)
+    return _INITIALS[initial], _VOWELS[vowel]
+
+
+def plate_polylines(shape: str) -> list[np.ndarray]:
     """A digit's or an open Hangul syllable's polylines in the unit cell; a syllable's consonant is
-    its jamo scaled into the box the vowel leaves free."""
-    if char in PLATE_DIGIT_STROKES:
-        return [_unit_points(stroke) for stroke in PLATE_DIGIT_STROKES[char]]
-    initial, vowel = divmod((ord(char) - 0xAC00) // 28, 21)
-    initial, vowel = _INITIALS[initial], _VOWELS[vowel]
-    box = None
+    its jamo scaled into the box the vowel leaves free, its vowel the short-ticked one after `SHORT_TICK`."""
+    if shape in PLATE_DIGIT_STROKES:
+        return [_unit_points(stroke) for stroke in PLATE_DIGIT_STROKES[shape]]
+    initial, vowel = jamo(shape[0])
+    rows = None
     if vowel in "ㅏㅓ":
-        initial, box = _BESIDE_VERTICAL_VOWEL.get(initial, (initial, None))
-    x0, y0, x1, y1 = box or _SYLLABLE_LAYOUT[vowel]
+        initial, rows = _BESIDE_VERTICAL_VOWEL.get(initial, (initial, None))
+    vowel += shape[1:]
+    x0, y0, x1, y1 = _SYLLABLE_LAYOUT[vowel]
+    y0, y1 = rows or (y0, y1)
     consonant = [_unit_points(stroke) * (x1 - x0, y1 - y0) + (x0, y0) for stroke in PLATE_JAMO_STROKES[initial]]
     return [_unit_points(stroke) for stroke in PLATE_JAMO_STROKES[vowel]] + consonant
 
@@ -240,6 +255,7 @@ class Typeface:
     hangul_weight: int  # real plates often print Hangul lighter than the digits
     digit_aspect: float
     hangul_aspect: float
+    short_ticks: bool = False  # the stroke typeface's ㅏ and ㅓ drawn with the real plates' short tick (`SHORT_TICK`)
 
     def lettering(self, char: str, token: str) -> tuple[str, int]:
         """The font and emboldening of `char`, a character of the plate token `token`."""
@@ -365,7 +381,7 @@ PALETTES = {
 @dataclass
 class Glyph:
     """One printed character in plate millimetres; `token` indexes the plate string's tokens and `shape` is
-    the character drawn for `char` (`ROUND_ZERO` for some 0s)."""
+    the character drawn for `char` (`_glyph_shape`)."""
 
     char: str
     shape: str
@@ -392,7 +408,9 @@ def split_rows(tokens: list[str], style: str, layout: str) -> list[list[int]]:
     return [indices[:cut], indices[cut:]]
 
 
-def sample_typeface(rng: np.random.Generator, template: Template) -> Typeface:
+def sample_typeface(rng: np.random.Generator, template: Template, short_ticks_p: float = 0.0) -> Typeface:
+    """A plate's lettering; `short_ticks_p` is the chance that a stroke typeface draws short vowel ticks (with 0 no
+    more is drawn from `rng`)."""
     digit_aspect = rng.uniform(*template.digit_aspect)
     if rng.random() < template.thin_p:
         digit_font = hangul_font = THIN_FONTS[rng.integers(len(THIN_FONTS))]
@@ -402,14 +420,27 @@ def sample_typeface(rng: np.random.Generator, template: Template) -> Typeface:
         hangul_font = HANGUL_FONTS[pick(rng, _HANGUL_FONT_P)]
         weight_step = pick(rng, _WEIGHT_P)
         hangul_weight_step = max(0, weight_step - int(rng.integers(0, 3)))
+    hangul_aspect = min(0.85, digit_aspect * rng.uniform(1.2, 1.5))
+    short_ticks = hangul_font in STROKE_FONTS and short_ticks_p > 0 and rng.random() < short_ticks_p
     return Typeface(
         digit_font=digit_font,
         hangul_font=hangul_font,
         weight=_WEIGHTS[weight_step],
         hangul_weight=_WEIGHTS[hangul_weight_step],
         digit_aspect=digit_aspect,
-        hangul_aspect=min(0.85, digit_aspect * rng.uniform(1.2, 1.5)),
+        hangul_aspect=hangul_aspect,
+        short_ticks=short_ticks,
     )
+
+
+def _glyph_shape(char: str, token: str, row: Row, typeface: Typeface) -> str:
+    """What is drawn for `char` of the plate token `token`: `ROUND_ZERO` for the 0s of some rows, and the short-ticked
+    form of a use syllable with ㅏ or ㅓ in a typeface with `short_ticks` (region names keep the font face)."""
+    if row.round_zero and char == "0":
+        return ROUND_ZERO
+    if typeface.short_ticks and token in HANGUL and jamo(char)[1] in "ㅏㅓ":
+        return char + SHORT_TICK
+    return char
 
 
 def _place_row(
@@ -446,7 +477,7 @@ def _place_row(
     for (char, index, glyph_height, _), cell, gap in zip(chars, cells, gaps, strict=True):
         x += gap
         ink = cell * typeface.ink_width(char, glyph_height) / typeface.cell_width(char, glyph_height)
-        shape = ROUND_ZERO if row.round_zero and char == "0" else char
+        shape = _glyph_shape(char, tokens[index], row, typeface)
         glyphs.append(Glyph(char, shape, index, x + (cell - ink) / 2, centre_y - glyph_height / 2, ink, glyph_height))
         x += cell
     return glyphs
@@ -668,11 +699,13 @@ def draw_plate(
     layout: str,
     width_px: float,
     top_row_bolts_p: float = 0.0,
+    short_ticks_p: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A flat RGBA uint8 plate `width_px` wide and its `(n_tokens, 4)` glyph boxes in its pixels (x1 y1 x2 y2);
-    `top_row_bolts_p` is the chance that a two-row plate's bolts sit beside its top row (`bolt_centres`)."""
+    `top_row_bolts_p` is the chance that a two-row plate's bolts sit beside its top row (`bolt_centres`),
+    `short_ticks_p` that its stroke typeface draws short vowel ticks (`sample_typeface`)."""
     template = TEMPLATES[(style, layout)]
-    typeface = sample_typeface(rng, template)
+    typeface = sample_typeface(rng, template, short_ticks_p)
     glyphs = layout_glyphs(rng, tokens, template, style, layout, typeface)
     scale = width_px / template.size_mm[0]
     size = (max(8, round(template.size_mm[0] * scale)), max(4, round(template.size_mm[1] * scale)))

@@ -27,6 +27,8 @@ from .synth_text import pick
 # under 120 px wide is a median 0.83 times as wide for its height as the sixteenth generator's, which squeezed
 # none, `scripts/squeeze_study.py`), most two-row plates with their bolts beside the top row's outer characters
 # (`top_row_bolts_p`: many real two-row crops show one touching or close to them, `scripts/two_row_bolt_study.py`),
+# most plates of the drawn plate typeface with the real plates' short ㅏ and ㅓ ticks (`short_ticks_p`: the long
+# ones taught the model to read a real ㅏ as ㅓ, `scripts/vowel_tick_study.py`),
 # a third grayscale/IR, some blur and JPEG. Real crops are 100-530 px wide; plates render 80-300 px wide because
 # the model sees them at 128x64 anyway.
 PRESETS: dict[str, dict] = {
@@ -42,6 +44,7 @@ PRESETS: dict[str, dict] = {
         "small_squeeze_p": 0.0,
         "squeeze": (0.65, 1.0),
         "top_row_bolts_p": 0.0,
+        "short_ticks_p": 0.0,
         "tall_aspect": (0.4, 0.75),
         "text_crop_p": 0.0,
         "text_margin_x": (0.05, 0.2),
@@ -85,6 +88,7 @@ PRESETS: dict[str, dict] = {
         "small_squeeze_p": 0.7,
         "squeeze": (0.65, 1.0),
         "top_row_bolts_p": 0.6,
+        "short_ticks_p": 0.8,
         "tall_aspect": (0.4, 0.75),
         "text_crop_p": 0.75,
         "text_margin_x": (0.02, 0.18),
@@ -128,6 +132,7 @@ PRESETS: dict[str, dict] = {
         "small_squeeze_p": 0.5,
         "squeeze": (0.65, 1.0),
         "top_row_bolts_p": 0.6,
+        "short_ticks_p": 0.8,
         "tall_aspect": (0.4, 0.75),
         "text_crop_p": 0.4,
         "text_margin_x": (-0.01, 0.3),
