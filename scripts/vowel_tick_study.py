@@ -19,7 +19,7 @@ from PIL import Image
 from plate_study import EIGHTEENTH_GENERATOR, print_study_table, study_arguments
 
 from kr_lpr import LicensePlateRecognizer
-from kr_lpr.plate_codec_tinylpr import DEFAULT_TOKENS, HANGUL, LabelMap
+from kr_lpr.plate_codec_tinylpr import HANGUL, LabelMap
 from kr_lpr.synth_render import jamo
 
 VARIANTS = {
@@ -27,7 +27,7 @@ VARIANTS = {
     "short ticks": {**EIGHTEENTH_GENERATOR, "short_ticks_p": 1.0},
 }
 COLUMNS = ["n", "exact", "n ㅏ", "ㅏ as ㅓ", "n ㅓ", "ㅓ as ㅏ"]
-_LABEL_MAP = LabelMap(DEFAULT_TOKENS)
+_LABEL_MAP = LabelMap()
 
 
 def use_syllable_vowel(text: str) -> str | None:
@@ -40,10 +40,10 @@ def vowel_cells(recognizer: LicensePlateRecognizer, images: list[Image.Image], l
     """How many plates, the share read exactly, and per vowel ㅏ/ㅓ its plates and the share read with the other."""
     readings = [reading["text"] for reading in recognizer(images)]
     cells = [str(len(labels)), f"{np.mean([r == t for r, t in zip(readings, labels)]):.1%}"]
+    vowels = [(use_syllable_vowel(label), use_syllable_vowel(reading)) for reading, label in zip(readings, labels)]
     for vowel, other in ("ㅏㅓ", "ㅓㅏ"):
-        pairs = [(r, t) for r, t in zip(readings, labels) if use_syllable_vowel(t) == vowel]
-        swapped = sum(use_syllable_vowel(r) == other for r, _ in pairs)
-        cells += [str(len(pairs)), f"{swapped / max(1, len(pairs)):.1%}"]
+        read_as = [read for written, read in vowels if written == vowel]
+        cells += [str(len(read_as)), f"{read_as.count(other) / max(1, len(read_as)):.1%}"]
     return cells
 
 
