@@ -25,8 +25,10 @@ from kr_lpr.synth import (
     write_dataset,
 )
 from kr_lpr.synth_render import (
+    CURLED_FIVE,
     DIGIT_FONTS,
     HANGUL_FONTS,
+    ITALIC_LEAN,
     ROUND_ZERO,
     SHORT_TICK,
     STROKE_FONTS,
@@ -36,6 +38,7 @@ from kr_lpr.synth_render import (
     bolt_centres,
     bolt_radius,
     layout_glyphs,
+    lean_glyph,
     master_glyph,
     plate_polylines,
     sample_typeface,
@@ -182,6 +185,55 @@ def test_short_ticked_typefaces_draw_only_use_syllables_with_a_or_eo_so():
         shapes = [g.shape for g in layout_glyphs(rng, tokens, TEMPLATES[style, layout], style, layout, typeface)]
         assert shapes == [char if char != "가" else "가" + SHORT_TICK for char in "".join(tokens)]
     assert PRESETS["train"]["short_ticks_p"] > 0 == PRESETS["clean"]["short_ticks_p"]
+
+
+def _ink_centre(rows: np.ndarray) -> float:
+    return float(np.average(np.arange(rows.shape[1]), weights=rows.sum(axis=0)))
+
+
+def test_italic_lettering_moves_a_glyphs_top_right_of_its_foot_by_the_lean():
+    bar = np.zeros((100, 20), dtype=np.uint8)
+    bar[:, 8:12] = 255
+    leaning = lean_glyph(bar, 0.12)
+    assert leaning.shape == (100, 20 + 12)
+    assert _ink_centre(leaning[:5]) - _ink_centre(leaning[-5:]) == pytest.approx(0.12 * 95, abs=1.5)
+    assert leaning.sum() == pytest.approx(bar.sum(), rel=0.01)
+
+
+def _left_gap(glyph: np.ndarray) -> float:
+    """The longest run of rows, as a share of the height, with no ink in the glyph's left sixth."""
+    empty = ~glyph[:, : glyph.shape[1] // 6].any(axis=1)
+    runs = np.diff(np.flatnonzero(np.diff(np.concatenate([[0], empty.astype(int), [0]]))))[::2]
+    return runs.max(initial=0) / len(empty)
+
+
+def test_curled_five_closes_its_bowl_towards_the_stem_but_keeps_the_flat_top():
+    """The old italic typeface's 5, which real crops read as 6: its bowl ends nearer the stem than the later 5's."""
+    for font in STROKE_FONTS:
+        five, curled = (master_glyph(font, shape, 0) > 127 for shape in ("5", CURLED_FIVE))
+        assert 0 < _left_gap(curled) < 0.75 * _left_gap(five), font
+        assert curled[:8].any(axis=0).mean() > 0.7, font
+
+
+def test_italic_typefaces_lean_only_on_old_white_plates_and_curl_only_the_stroke_five():
+    rng = np.random.default_rng(9)
+    old_white = TEMPLATES["white", "one-row"]
+    leans = [sample_typeface(rng, old_white, italic_p=1.0).lean for _ in range(200)]
+    assert all(ITALIC_LEAN[0] <= lean <= ITALIC_LEAN[1] for lean in leans)
+    assert not any(sample_typeface(rng, TEMPLATES["white-8", "one-row"], italic_p=1.0).lean for _ in range(50))
+    assert not any(sample_typeface(rng, old_white).lean for _ in range(50))
+    tokens = ["55", "노", "3456"]
+    for digit_font, five in (("plate", CURLED_FIVE), ("plate-thin", CURLED_FIVE), ("nanum", "5")):
+        typeface = Typeface(digit_font, "plate", 0, 0, digit_aspect=0.5, hangul_aspect=0.7, lean=0.1)
+        shapes = [g.shape for g in layout_glyphs(rng, tokens, old_white, "white", "one-row", typeface)]
+        assert shapes == [five, five, "노", "3", "4", five, "6"]
+    assert PRESETS["train"]["italic_p"] > 0 == PRESETS["clean"]["italic_p"]
+
+
+def test_italic_plates_keep_every_glyph_box_on_the_plate():
+    for index in range(30):
+        sample = render_plate(plate_rng(3, index), {"italic_p": 1.0}, style="white")
+        assert_boxes_inside(sample)
 
 
 def test_plate_typeface_digits_have_the_flat_top_of_the_real_plate_three_and_five():
@@ -505,6 +557,25 @@ def test_vowel_tick_study_counts_a_and_eo_syllables_read_with_the_other_vowel():
         return [{"text": reading} for reading in images]
 
     assert vowel_cells(recognizer, readings, labels) == ["5", "20.0%", "3", "33.3%", "2", "50.0%"]
+
+
+def test_italic_study_counts_fives_read_as_six_and_measures_the_lettering_lean():
+    """`scripts/italic_study.py`: plates, exact share, the 5s of readings as long as their label (a dropped
+    character aligns nothing) and the share read 6; and the lean of dark strokes on a light crop."""
+    study = load_script("scripts/italic_study.py")
+    labels = ["64구8586", "35루0570", "12가3456", "55호7029"]
+    readings = ["64구8686", "35루0570", "12가3456", "5호7029"]
+
+    def recognizer(images: list[str]) -> list[dict]:
+        return [{"text": reading} for reading in images]
+
+    assert study.five_cells(recognizer, readings, labels) == ["4", "50.0%", "4", "25.0%"]
+    for lean in (0.0, 0.12):
+        crop = np.full((40, 160), 230, dtype=np.uint8)
+        for x in range(20, 140, 16):
+            crop[4:36, x : x + 4] = 20
+        crop = lean_glyph(255 - crop, lean)[:, :160]
+        assert study.lettering_lean(Image.fromarray(255 - crop)) == pytest.approx(lean, abs=0.02)
 
 
 def test_same_seed_same_plate_and_different_seeds_differ():

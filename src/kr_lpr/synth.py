@@ -56,7 +56,14 @@ def render_plate(rng: np.random.Generator, strength: str | dict = "train", style
     low, high = params["plate_width_px"]
     width_px = np.exp(rng.uniform(np.log(low), np.log(high)))
     plate, boxes = draw_plate(
-        rng, _LABEL_MAP.split(text), style, layout, width_px, params["top_row_bolts_p"], params["short_ticks_p"]
+        rng,
+        _LABEL_MAP.split(text),
+        style,
+        layout,
+        width_px,
+        params["top_row_bolts_p"],
+        params["short_ticks_p"],
+        params["italic_p"],
     )
     pixels, boxes = compose(rng, plate, boxes, params)
     image = Image.fromarray(degrade(rng, pixels, float(np.min(boxes[:, 3] - boxes[:, 1])), params))

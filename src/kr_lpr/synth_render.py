@@ -7,8 +7,8 @@ like the narrow Korean plate typeface and cached per font and weight, or are com
 typeface's jamo (`PLATE_JAMO_STROKES`: uniform geometric strokes, a square ㅁ, a ㅎ with a short vertical
 tick over a bar and a ring). Digits come from those fonts, DejaVu Sans (matplotlib), or `PLATE_DIGIT_STROKES`: the plate
 typeface's own digit shapes (flat-topped 3 and 5, open 4, stadium 0 (an ellipse in the top row of old two-row
-plates), straight-stemmed 6 and 9, a narrow 7 whose stem bends to vertical). Both are drawn as strokes because
-no pip package ships that typeface.
+plates), straight-stemmed 6 and 9, a narrow 7 whose stem bends to vertical; the old italic typeface curls its 5).
+Both are drawn as strokes because no pip package ships that typeface.
 """
 
 from __future__ import annotations
@@ -52,6 +52,9 @@ THIN_FONTS = ("plate-thin", "nanum")
 # The top row of old two-row plates prints 0 as an ellipse, where the later typeface has a stadium; real `05나`
 # and `03더` had that 0 read as 9 or 6. The font faces draw it as their Latin O.
 ROUND_ZERO = "O"
+# The italic typeface of old white plates (`ITALIC_LEAN`) curls the 5's bowl round towards its stem, which real
+# crops read as 6; the font faces keep their own 5.
+CURLED_FIVE = "5@"
 # Plate digits as strokes in a unit cell (x right, y down): ("line", x0, y0, x1, y1) or
 # ("arc", cx, cy, rx, ry, start_deg, end_deg) with angles clockwise from +x, as in cv2.ellipse2Poly.
 PLATE_DIGIT_STROKES: dict[str, tuple[tuple, ...]] = {
@@ -66,6 +69,7 @@ PLATE_DIGIT_STROKES: dict[str, tuple[tuple, ...]] = {
     "3": (("line", 0.04, 0, 0.96, 0), ("line", 0.96, 0, 0.36, 0.4), ("arc", 0.5, 0.68, 0.5, 0.31, 245, 515)),
     "4": (("line", 0.74, 0, 0.74, 1), ("line", 0.74, 0, 0, 0.7), ("line", 0, 0.7, 1, 0.7)),
     "5": (("line", 0.95, 0, 0.1, 0), ("line", 0.1, 0, 0.06, 0.45), ("arc", 0.5, 0.67, 0.5, 0.33, 222, 515)),
+    CURLED_FIVE: (("line", 0.92, 0, 0.13, 0), ("line", 0.13, 0, 0.09, 0.45), ("arc", 0.51, 0.67, 0.49, 0.33, 223, 540)),
     "6": (("arc", 0.5, 0.68, 0.5, 0.32, 0, 360), ("line", 0.8, 0, 0.06, 0.56)),
     "7": (("line", 0.2, 0, 1, 0), ("arc", 1.45, 1, 0.9, 1.155, 180, 240)),
     "8": (("arc", 0.5, 0.24, 0.42, 0.24, 0, 360), ("arc", 0.5, 0.7, 0.5, 0.3, 0, 360)),
@@ -256,6 +260,7 @@ class Typeface:
     digit_aspect: float
     hangul_aspect: float
     short_ticks: bool = False  # the stroke typeface's ㅏ and ㅓ drawn with the real plates' short tick (`SHORT_TICK`)
+    lean: float = 0.0  # italic lettering: how far a glyph's top moves right, in glyph heights
 
     def lettering(self, char: str, token: str) -> tuple[str, int]:
         """The font and emboldening of `char`, a character of the plate token `token`."""
@@ -305,8 +310,13 @@ class Template:
     vertical_region: bool = False  # the region is stacked at the left edge (commercial one-row plate)
     thin_p: float = 0.0  # share of plates with thin lettering (`THIN_FONTS`, no emboldening)
     bolts_beside_text: bool = False  # the bolts move in next to the first and last character
+    italic: bool = False  # the lettering may lean (`ITALIC_LEAN`)
 
 
+# Many real 2006-2019 white one-row plates print their lettering italic, leaning right in an upright border: the
+# vertical strokes of their crops move right by 0.07-0.13 of their height from foot to top
+# (`scripts/italic_study.py`). That typeface's 5 is `CURLED_FIVE`.
+ITALIC_LEAN = (0.06, 0.16)
 _LONG = (520, 110)
 _LONG_BOLTS = ((0.028, 0.5), (0.972, 0.5))
 _TWO_ROW = (335, 170)
@@ -340,6 +350,7 @@ TEMPLATES = {
         (0.5, 0.62),
         thin_p=0.35,
         bolts_beside_text=True,
+        italic=True,
     ),
     ("white-8", "one-row"): Template(
         _LONG, (Row(0.5, 0.7, 0.05, 0.95, (0.08, 0.16)),), _LONG_BOLTS, (0.44, 0.54), bolts_beside_text=True
@@ -408,9 +419,11 @@ def split_rows(tokens: list[str], style: str, layout: str) -> list[list[int]]:
     return [indices[:cut], indices[cut:]]
 
 
-def sample_typeface(rng: np.random.Generator, template: Template, short_ticks_p: float = 0.0) -> Typeface:
-    """A plate's lettering; `short_ticks_p` is the chance that a stroke typeface draws short vowel ticks (with 0 no
-    more is drawn from `rng`)."""
+def sample_typeface(
+    rng: np.random.Generator, template: Template, short_ticks_p: float = 0.0, italic_p: float = 0.0
+) -> Typeface:
+    """A plate's lettering; `short_ticks_p` is the chance that a stroke typeface draws short vowel ticks, `italic_p`
+    that an `italic` template's lettering leans (with 0 no more is drawn from `rng` for either)."""
     digit_aspect = rng.uniform(*template.digit_aspect)
     if rng.random() < template.thin_p:
         digit_font = hangul_font = THIN_FONTS[rng.integers(len(THIN_FONTS))]
@@ -422,6 +435,7 @@ def sample_typeface(rng: np.random.Generator, template: Template, short_ticks_p:
         hangul_weight_step = max(0, weight_step - int(rng.integers(0, 3)))
     hangul_aspect = min(0.85, digit_aspect * rng.uniform(1.2, 1.5))
     short_ticks = hangul_font in STROKE_FONTS and short_ticks_p > 0 and rng.random() < short_ticks_p
+    italic = template.italic and italic_p > 0 and rng.random() < italic_p
     return Typeface(
         digit_font=digit_font,
         hangul_font=hangul_font,
@@ -430,14 +444,18 @@ def sample_typeface(rng: np.random.Generator, template: Template, short_ticks_p:
         digit_aspect=digit_aspect,
         hangul_aspect=hangul_aspect,
         short_ticks=short_ticks,
+        lean=rng.uniform(*ITALIC_LEAN) if italic else 0.0,
     )
 
 
 def _glyph_shape(char: str, token: str, row: Row, typeface: Typeface) -> str:
-    """What is drawn for `char` of the plate token `token`: `ROUND_ZERO` for the 0s of some rows, and the short-ticked
-    form of a use syllable with ㅏ or ㅓ in a typeface with `short_ticks` (region names keep the font face)."""
+    """What is drawn for `char` of the plate token `token`: `ROUND_ZERO` for the 0s of some rows, `CURLED_FIVE` for
+    the 5s of the leaning stroke typeface, and the short-ticked form of a use syllable with ㅏ or ㅓ in a typeface
+    with `short_ticks` (region names keep the font face)."""
     if row.round_zero and char == "0":
         return ROUND_ZERO
+    if typeface.lean and char == "5" and typeface.digit_font in STROKE_FONTS:
+        return CURLED_FIVE
     if typeface.short_ticks and token in HANGUL and jamo(char)[1] in "ㅏㅓ":
         return char + SHORT_TICK
     return char
@@ -692,6 +710,14 @@ def _glyph_mask(font: str, char: str, weight: int, width: int, height: int) -> n
     return cv2.resize(_glyph_level(font, char, weight, level), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
+def lean_glyph(mask: np.ndarray, lean: float) -> np.ndarray:
+    """The glyph coverage sheared so its top moves `lean` of its height right of its foot, widened to hold it."""
+    height, width = mask.shape
+    shift = lean * (height - 1)
+    matrix = np.float32([[1, -lean, shift], [0, 1, 0]])
+    return cv2.warpAffine(mask, matrix, (width + int(np.ceil(shift)), height), flags=cv2.INTER_LINEAR)
+
+
 def draw_plate(
     rng: np.random.Generator,
     tokens: list[str],
@@ -700,12 +726,14 @@ def draw_plate(
     width_px: float,
     top_row_bolts_p: float = 0.0,
     short_ticks_p: float = 0.0,
+    italic_p: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A flat RGBA uint8 plate `width_px` wide and its `(n_tokens, 4)` glyph boxes in its pixels (x1 y1 x2 y2);
     `top_row_bolts_p` is the chance that a two-row plate's bolts sit beside its top row (`bolt_centres`),
-    `short_ticks_p` that its stroke typeface draws short vowel ticks (`sample_typeface`)."""
+    `short_ticks_p` that its stroke typeface draws short vowel ticks and `italic_p` that its lettering leans
+    (`sample_typeface`)."""
     template = TEMPLATES[(style, layout)]
-    typeface = sample_typeface(rng, template, short_ticks_p)
+    typeface = sample_typeface(rng, template, short_ticks_p, italic_p)
     glyphs = layout_glyphs(rng, tokens, template, style, layout, typeface)
     scale = width_px / template.size_mm[0]
     size = (max(8, round(template.size_mm[0] * scale)), max(4, round(template.size_mm[1] * scale)))
@@ -723,7 +751,11 @@ def draw_plate(
         x, y = round(glyph.x * scale), round(glyph.y * scale)
         w, h = max(1, round(glyph.width * scale)), max(1, round(glyph.height * scale))
         font, weight = typeface.lettering(glyph.char, tokens[glyph.token])
-        _stamp(text, _glyph_mask(font, glyph.shape, weight, w, h), x, y)
+        mask = _glyph_mask(font, glyph.shape, weight, w, h)
+        if typeface.lean:
+            mask = lean_glyph(mask, typeface.lean)
+            x, w = x - (mask.shape[1] - w) // 2, mask.shape[1]  # the glyph keeps its centre
+        _stamp(text, mask, x, y)
         box = boxes[glyph.token]
         boxes[glyph.token] = (np.fmin(box[0], x), np.fmin(box[1], y), np.fmax(box[2], x + w), np.fmax(box[3], y + h))
     canvas = np.asarray(plate, dtype=np.float32)

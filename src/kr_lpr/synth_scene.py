@@ -28,7 +28,8 @@ from .synth_text import pick
 # none, `scripts/squeeze_study.py`), most two-row plates with their bolts beside the top row's outer characters
 # (`top_row_bolts_p`: many real two-row crops show one touching or close to them, `scripts/two_row_bolt_study.py`),
 # most plates of the drawn plate typeface with the real plates' short ㅏ and ㅓ ticks (`short_ticks_p`: the long
-# ones taught the model to read a real ㅏ as ㅓ, `scripts/vowel_tick_study.py`),
+# ones taught the model to read a real ㅏ as ㅓ, `scripts/vowel_tick_study.py`), many white one-row plates with
+# italic lettering (`italic_p`: real 2006-2019 plates print it so, `scripts/italic_study.py`),
 # a third grayscale/IR, some blur and JPEG. Real crops are 100-530 px wide; plates render 80-300 px wide because
 # the model sees them at 128x64 anyway.
 PRESETS: dict[str, dict] = {
@@ -45,6 +46,7 @@ PRESETS: dict[str, dict] = {
         "squeeze": (0.65, 1.0),
         "top_row_bolts_p": 0.0,
         "short_ticks_p": 0.0,
+        "italic_p": 0.0,
         "tall_aspect": (0.4, 0.75),
         "text_crop_p": 0.0,
         "text_margin_x": (0.05, 0.2),
@@ -89,6 +91,7 @@ PRESETS: dict[str, dict] = {
         "squeeze": (0.65, 1.0),
         "top_row_bolts_p": 0.6,
         "short_ticks_p": 0.8,
+        "italic_p": 0.4,
         "tall_aspect": (0.4, 0.75),
         "text_crop_p": 0.75,
         "text_margin_x": (0.02, 0.18),
@@ -133,6 +136,7 @@ PRESETS: dict[str, dict] = {
         "squeeze": (0.65, 1.0),
         "top_row_bolts_p": 0.6,
         "short_ticks_p": 0.8,
+        "italic_p": 0.4,
         "tall_aspect": (0.4, 0.75),
         "text_crop_p": 0.4,
         "text_margin_x": (-0.01, 0.3),
