@@ -22,9 +22,12 @@ from PIL import Image
 from plate_study import (
     NINETEENTH_GENERATOR,
     accuracy_cells,
+    exact_cells,
     print_study_table,
     read_exactly,
+    read_texts,
     study_arguments,
+    study_recognizer,
     table_row,
 )
 
@@ -60,8 +63,7 @@ def lettering_lean(image: Image.Image) -> float:
 
 def five_cells(recognizer: LicensePlateRecognizer, images: list[Image.Image], labels: list[str]) -> list[str]:
     """How many plates, the share read exactly, and the 5s of readings as long as their label with the share read 6."""
-    readings = [reading["text"] for reading in recognizer(images)]
-    exact = np.mean([reading == label for reading, label in zip(readings, labels)])
+    readings = read_texts(recognizer, images)
     fives = [
         read
         for reading, label in zip(readings, labels)
@@ -69,7 +71,7 @@ def five_cells(recognizer: LicensePlateRecognizer, images: list[Image.Image], la
         for written, read in zip(label, reading)
         if written == "5"
     ]
-    return [str(len(labels)), f"{exact:.1%}", str(len(fives)), f"{fives.count('6') / max(1, len(fives)):.1%}"]
+    return exact_cells(readings, labels) + [str(len(fives)), f"{fives.count('6') / max(1, len(fives)):.1%}"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     real = print_study_table(args, "white one-row plates", COLUMNS, five_cells, VARIANTS, 10)
     if real is not None:
         leans = np.array([lettering_lean(image) for image in real[0]])
-        right = read_exactly(LicensePlateRecognizer(args.model, backend="torch"), *real)
+        right = read_exactly(study_recognizer(args.model), *real)
         print()
         print(table_row("real one-row crops by lean", [f"{name:>13}" for name in LEAN_BAND_NAMES], 16))
         print(table_row("n, exact", accuracy_cells(leans, LEAN_BANDS, right), 16))

@@ -5,6 +5,7 @@ they read, the real crops and the bands of crop width."""
 from __future__ import annotations
 
 import argparse
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -65,10 +66,24 @@ def cells_by_band(values: np.ndarray, bands, cell: Callable[[np.ndarray], str], 
     return cells
 
 
+@functools.cache
+def study_recognizer(model: str) -> LicensePlateRecognizer:
+    """The PyTorch reader of `model`, loaded once per study."""
+    return LicensePlateRecognizer(model, backend="torch")
+
+
+def read_texts(recognizer: LicensePlateRecognizer, images: list[Image.Image]) -> list[str]:
+    return [reading["text"] for reading in recognizer(images)]
+
+
 def read_exactly(recognizer: LicensePlateRecognizer, images: list[Image.Image], labels: list[str]) -> np.ndarray:
     """Whether each crop is read exactly."""
-    readings = [reading["text"] for reading in recognizer(images)]
-    return np.array([reading == label for reading, label in zip(readings, labels)])
+    return np.array([reading == label for reading, label in zip(read_texts(recognizer, images), labels)])
+
+
+def exact_cells(readings: list[str], labels: list[str]) -> list[str]:
+    """A study row's first two cells: how many plates, and the share read exactly."""
+    return [str(len(labels)), f"{np.mean([reading == label for reading, label in zip(readings, labels)]):.1%}"]
 
 
 def accuracy_cells(values: np.ndarray, bands, right: np.ndarray) -> list[str]:
@@ -104,7 +119,7 @@ def print_study_table(
 ) -> tuple[list[Image.Image], list[str]] | None:
     """A study's table: the `columns` of `cells` for each synthetic variant of `style` and for the real crops of
     `layout`, read by `args.model`; returns those real crops (None where absent)."""
-    recognizer = LicensePlateRecognizer(args.model, backend="torch")
+    recognizer = study_recognizer(args.model)
     print(table_row(header, columns, width))
     for name, strength in variants.items():
         plates = synthetic_plates(strength, args.n, style=style)

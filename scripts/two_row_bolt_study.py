@@ -15,7 +15,14 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image
-from plate_study import EIGHTEENTH_GENERATOR, SEVENTEENTH_GENERATOR, print_study_table, study_arguments
+from plate_study import (
+    EIGHTEENTH_GENERATOR,
+    SEVENTEENTH_GENERATOR,
+    exact_cells,
+    print_study_table,
+    read_texts,
+    study_arguments,
+)
 
 from kr_lpr import LicensePlateRecognizer
 
@@ -30,11 +37,11 @@ def first_character_cells(
     recognizer: LicensePlateRecognizer, images: list[Image.Image], labels: list[str]
 ) -> list[str]:
     """How many crops, the share read exactly, the share whose first character is misread, and how many as a 9."""
-    pairs = [(reading["text"], label) for reading, label in zip(recognizer(images), labels)]
-    exact = np.mean([reading == label for reading, label in pairs])
+    readings = read_texts(recognizer, images)
+    pairs = list(zip(readings, labels))
     first_misread = np.mean([reading[:1] != label[:1] for reading, label in pairs])
     as_nine = sum(reading[:1] == "9" != label[:1] for reading, label in pairs)
-    return [str(len(pairs)), f"{exact:.1%}", f"{first_misread:.1%}", str(as_nine)]
+    return exact_cells(readings, labels) + [f"{first_misread:.1%}", str(as_nine)]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,9 +14,8 @@ The nineteenth generator (the current `train` preset) draws them on 80% of its p
 
 from __future__ import annotations
 
-import numpy as np
 from PIL import Image
-from plate_study import EIGHTEENTH_GENERATOR, print_study_table, study_arguments
+from plate_study import EIGHTEENTH_GENERATOR, exact_cells, print_study_table, read_texts, study_arguments
 
 from kr_lpr import LicensePlateRecognizer
 from kr_lpr.plate_codec_tinylpr import HANGUL, LabelMap
@@ -38,8 +37,8 @@ def use_syllable_vowel(text: str) -> str | None:
 
 def vowel_cells(recognizer: LicensePlateRecognizer, images: list[Image.Image], labels: list[str]) -> list[str]:
     """How many plates, the share read exactly, and per vowel ㅏ/ㅓ its plates and the share read with the other."""
-    readings = [reading["text"] for reading in recognizer(images)]
-    cells = [str(len(labels)), f"{np.mean([r == t for r, t in zip(readings, labels)]):.1%}"]
+    readings = read_texts(recognizer, images)
+    cells = exact_cells(readings, labels)
     vowels = [(use_syllable_vowel(label), use_syllable_vowel(reading)) for reading, label in zip(readings, labels)]
     for vowel, other in ("ㅏㅓ", "ㅓㅏ"):
         read_as = [read for written, read in vowels if written == vowel]

@@ -314,7 +314,7 @@ class Template:
 
 
 # Many real 2006-2019 white one-row plates print their lettering italic, leaning right in an upright border: the
-# vertical strokes of their crops move right by 0.07-0.13 of their height from foot to top
+# vertical strokes of 112 of the 258 real one-row crops move right by 0.07 or more of their height from foot to top
 # (`scripts/italic_study.py`). That typeface's 5 is `CURLED_FIVE`.
 ITALIC_LEAN = (0.06, 0.16)
 _LONG = (520, 110)
