@@ -617,6 +617,24 @@ def test_plate_strings_follow_the_hangul_rules_and_cover_every_token():
     assert sum(n for s, n in styles.items() if s.startswith("white")) > len(draws) / 2  # the real-crop majority
 
 
+def test_style_weights_reweight_the_training_mix_and_leave_the_default_stream_unchanged():
+    def draws(strength, n: int = 4000) -> list[tuple[str, str, str]]:
+        params = resolve_strength(strength)
+        return [sample_plate_text(plate_rng(3, index), None, params["style_weights"]) for index in range(n)]
+
+    default, boosted = draws("train"), draws({"style_weights": {"green": 0.25}})
+    assert default == [sample_plate_text(plate_rng(3, index)) for index in range(4000)]
+    two_row = [sum(layout == "two-row" for _, _, layout in mix) / len(mix) for mix in (default, boosted)]
+    assert 0.15 < two_row[0] < 0.22 and 0.25 < two_row[1] < 0.33  # 0.195 / 1.06 and 0.355 / 1.22 expected
+    none_but_green = {"style_weights": {name: float(name == "green") for name in STYLES}}
+    assert {style for _, style, _ in draws(none_but_green, 50)} == {"green"}
+    assert render_plate(plate_rng(3, 0), none_but_green)["style"] == "green"
+    with pytest.raises(ValueError, match="unknown plate styles"):
+        SyntheticPlateStream(strength={"style_weights": {"purple": 1.0}})
+    with pytest.raises(ValueError, match="non-negative"):
+        SyntheticPlateStream(strength={"style_weights": {"green": -1.0}})
+
+
 def test_unknown_style_and_strength_are_clear_errors():
     with pytest.raises(ValueError, match="unknown plate style"):
         sample_plate_text(np.random.default_rng(0), "purple")

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from .plate_codec_tinylpr import DEFAULT_TOKENS, LabelMap
 from .synth_render import draw_plate
 from .synth_scene import PRESETS, compose, degrade, resolve_strength
-from .synth_text import STYLES, sample_plate_text
+from .synth_text import STYLES, mix_weights, sample_plate_text
 
 __all__ = [
     "PRESETS",
@@ -49,10 +49,10 @@ def render_plate(rng: np.random.Generator, strength: str | dict = "train", style
     """One synthetic crop: `{"image": PIL RGB, "text", "boxes": (n_tokens, 4) float32 x1 y1 x2 y2, "layout", "style"}`.
 
     `strength` is a `PRESETS` name (`clean`, `train`, `hard`) or a dict overriding preset keys;
-    `style` forces one plate type of `STYLES` instead of drawing it from the mix.
+    `style` forces one plate type of `STYLES` instead of drawing it from the mix (the strength's `style_weights`).
     """
     params = resolve_strength(strength)
-    text, style, layout = sample_plate_text(rng, style)
+    text, style, layout = sample_plate_text(rng, style, params["style_weights"])
     low, high = params["plate_width_px"]
     width_px = np.exp(rng.uniform(np.log(low), np.log(high)))
     plate, boxes = draw_plate(
@@ -90,7 +90,7 @@ class SyntheticPlateStream(torch.utils.data.IterableDataset):
         transform: Callable[[dict], dict] | None = None,
         length: int | None = None,
     ) -> None:
-        resolve_strength(strength)  # fail here, not inside a worker
+        mix_weights(resolve_strength(strength)["style_weights"])  # fail here, not inside a worker
         if length is not None and length < 1:
             raise ValueError(f"length must be positive or None, got {length}")
         self.seed, self.strength, self.transform, self.length = seed, strength, transform, length

@@ -31,7 +31,8 @@ from .synth_text import pick
 # ones taught the model to read a real ㅏ as ㅓ, `scripts/vowel_tick_study.py`), many white one-row plates with
 # italic lettering (`italic_p`: real 2006-2019 plates print it so, `scripts/italic_study.py`),
 # a third grayscale/IR, some blur and JPEG. Real crops are 100-530 px wide; plates render 80-300 px wide because
-# the model sees them at 128x64 anyway.
+# the model sees them at 128x64 anyway. `style_weights` (None in every preset: `synth_text.STYLE_RULES`' mix, which
+# the evaluation sets keep) reweights the plate types for training, e.g. `{"green": 0.22}` to draw more two-row plates.
 PRESETS: dict[str, dict] = {
     "clean": {
         "plate_width_px": (150, 260),
@@ -47,6 +48,7 @@ PRESETS: dict[str, dict] = {
         "top_row_bolts_p": 0.0,
         "short_ticks_p": 0.0,
         "italic_p": 0.0,
+        "style_weights": None,
         "tall_aspect": (0.4, 0.75),
         "text_crop_p": 0.0,
         "text_margin_x": (0.05, 0.2),
@@ -92,6 +94,7 @@ PRESETS: dict[str, dict] = {
         "top_row_bolts_p": 0.6,
         "short_ticks_p": 0.8,
         "italic_p": 0.4,
+        "style_weights": None,
         "tall_aspect": (0.4, 0.75),
         "text_crop_p": 0.75,
         "text_margin_x": (0.02, 0.18),
@@ -137,6 +140,7 @@ PRESETS: dict[str, dict] = {
         "top_row_bolts_p": 0.6,
         "short_ticks_p": 0.8,
         "italic_p": 0.4,
+        "style_weights": None,
         "tall_aspect": (0.4, 0.75),
         "text_crop_p": 0.4,
         "text_margin_x": (-0.01, 0.3),

@@ -70,10 +70,25 @@ def pick(rng: np.random.Generator, weights: tuple[float, ...]) -> int:
     return len(weights) - 1
 
 
-def sample_plate_text(rng: np.random.Generator, style: str | None = None) -> tuple[str, str, str]:
-    """Draws `(text, style, layout)`; the style is drawn from `STYLE_RULES` when not given."""
+def mix_weights(style_weights: dict[str, float] | None = None) -> tuple[float, ...]:
+    """The drawing weight of each of `STYLES`: `STYLE_RULES`' own, with those named in `style_weights` replaced."""
+    if not style_weights:
+        return _STYLE_WEIGHTS
+    unknown = sorted(set(style_weights) - set(STYLES))
+    if unknown:
+        raise ValueError(f"unknown plate styles {unknown} in style_weights; choose from {STYLES}")
+    weights = tuple(float(style_weights.get(name, rule.weight)) for name, rule in STYLE_RULES.items())
+    if min(weights) < 0 or sum(weights) <= 0:
+        raise ValueError(f"style_weights must be non-negative with a positive sum, got {style_weights}")
+    return weights
+
+
+def sample_plate_text(
+    rng: np.random.Generator, style: str | None = None, style_weights: dict[str, float] | None = None
+) -> tuple[str, str, str]:
+    """Draws `(text, style, layout)`; the style is drawn from the mix (`mix_weights(style_weights)`) when not given."""
     if style is None:
-        style = STYLES[pick(rng, _STYLE_WEIGHTS)]
+        style = STYLES[pick(rng, mix_weights(style_weights))]
     if style not in STYLE_RULES:
         raise ValueError(f"unknown plate style {style!r}; choose one of {STYLES}")
     rule = STYLE_RULES[style]

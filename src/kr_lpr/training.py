@@ -125,7 +125,7 @@ class TrainConfig:
     data_dir: str | None = None  # a <plate>_<idx> folder; None trains on streamed synthetic plates
     init_from: str | None = None  # a Hub-format folder to fine-tune
     skip_bad: bool = False
-    synth_strength: str = "train"
+    synth_strength: str | dict = "train"  # a preset name, or preset keys to override (synth_scene.resolve_strength)
     synth_val_size: int = 512
     max_steps: int = 2000
     batch_size: int = 64
