@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import load_script
 from transformers import EvalPrediction
 
 from kr_lpr import LabelMap, TinyLPRConfig, TinyLPRImageProcessor, TinyLPRModel
@@ -209,3 +211,58 @@ def test_evaluate_names_a_missing_model_folder(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         evaluate_main([str(tmp_path / "no-model"), str(tmp_path)])
     assert exit_info.value.code == 2 and "no-model" in capsys.readouterr().err
+
+
+def test_average_weights_writes_the_mean_of_the_folders(random_model_dir, tmp_path):
+    """`scripts/average_weights.py`: every float tensor is the mean, the integer buffers and the processor are
+    the first folder's, and the result loads as a model folder."""
+    average_weights = load_script("scripts/average_weights.py")
+    shifted = TinyLPRModel.from_pretrained(random_model_dir)
+    with torch.no_grad():
+        for tensor in shifted.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.add_(2.0)
+    shifted.save_pretrained(tmp_path / "shifted")
+    TinyLPRImageProcessor(image_height=32).save_pretrained(tmp_path / "shifted")
+    folders = [str(random_model_dir), str(tmp_path / "shifted")]
+    assert average_weights.main([*folders, "--out", str(tmp_path / "mean")]) == 0
+    first = TinyLPRModel.from_pretrained(random_model_dir).state_dict()
+    mean = TinyLPRModel.from_pretrained(tmp_path / "mean").state_dict()
+    for key, tensor in first.items():
+        expected = tensor + 1.0 if tensor.is_floating_point() else tensor
+        torch.testing.assert_close(mean[key], expected)
+    processor = TinyLPRImageProcessor.from_pretrained(tmp_path / "mean")
+    assert processor.to_dict() == TinyLPRImageProcessor.from_pretrained(random_model_dir).to_dict()
+
+
+def test_average_weights_refuses_different_architectures(random_model_dir, tmp_path):
+    average_weights = load_script("scripts/average_weights.py")
+    narrow = TinyLPRModel(TinyLPRConfig(width_multiplier=0.35))
+    with pytest.raises(ValueError, match="different architectures"):
+        average_weights.average_models([TinyLPRModel.from_pretrained(random_model_dir), narrow])
+
+
+def test_compare_models_counts_the_plates_only_one_model_reads():
+    """`scripts/compare_models.py`: the paired counts and the exact two-sided sign test on them."""
+    compare_models = load_script("scripts/compare_models.py")
+    counts = compare_models.paired_counts(reference={"a.jpg", "b.jpg"}, candidate={"b.jpg", "c.jpg", "d.jpg"})
+    assert counts["only_candidate_reads"] == 1 and counts["only_reference_reads"] == 2
+    assert counts["sign_test_p"] == 1.0  # 1 against 2: 2 * (1 + 3) / 8, capped at 1
+    assert compare_models.sign_test_p(10, 0) == pytest.approx(2 / 1024)
+    assert compare_models.sign_test_p(0, 0) == 1.0
+
+
+def test_compare_models_reads_the_same_sets_with_every_model(random_model_dir, tmp_path, capsys):
+    """Two copies of one model read the same plates of every set: no plate only one of them reads."""
+    compare_models = load_script("scripts/compare_models.py")
+    copy = shutil.copytree(random_model_dir, tmp_path / "copy")
+    out = tmp_path / "compare.json"
+    argv = [str(random_model_dir), str(copy), "--seeds", "1", "2", "--n", "8", "--json-out", str(out)]
+    assert compare_models.main(argv) == 0
+    reference, candidate = json.loads(out.read_text())["models"].values()
+    assert reference["read"] == candidate["read"] and set(reference["read"]) == {"1", "2"}
+    assert reference["plates"] == candidate["plates"] == 16
+    assert candidate["against_first"] == {"only_candidate_reads": 0, "only_reference_reads": 0, "sign_test_p": 1.0}
+    assert "0 plates only it reads" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        compare_models.main([str(random_model_dir), str(random_model_dir)])
