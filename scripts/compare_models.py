@@ -46,6 +46,8 @@ def paired_counts(reference: set[str], candidate: set[str]) -> dict:
 
 
 def compare(models: list[str], seeds: list[int], n: int, backend: str = "torch") -> dict:
+    """Each model's plates read on every set and on all of them, and each later model's paired counts against
+    the first. Every set is rendered once and read by every model."""
     misread = {model: set() for model in models}
     read_per_set = {model: {} for model in models}
     for seed in seeds:

@@ -533,6 +533,11 @@ def test_small_crop_misreadings_count_only_the_crops_under_160_px():
     assert misreadings(images[3:], labels[3:], readings[3:]) == ""
 
 
+def echo_recognizer(images: list[str]) -> list[dict]:
+    """Stands in for a `LicensePlateRecognizer` in the study tests: each "image" is the reading it returns."""
+    return [{"text": reading} for reading in images]
+
+
 def test_two_row_bolt_study_counts_first_characters_misread_and_those_read_as_9():
     """`scripts/two_row_bolt_study.py`'s row: crops, exact share, first character misread, and of those how many
     read as a 9 (a real 9 read right does not count)."""
@@ -540,10 +545,7 @@ def test_two_row_bolt_study_counts_first_characters_misread_and_those_read_as_9(
     labels = ["02주7732", "94조2426", "46라3730", "서울42다3311"]
     readings = ["92주7732", "94조2426", "46러3730", "대전42다3311"]
 
-    def recognizer(images: list[str]) -> list[dict]:
-        return [{"text": reading} for reading in images]
-
-    assert first_character_cells(recognizer, readings, labels) == ["4", "25.0%", "50.0%", "1"]
+    assert first_character_cells(echo_recognizer, readings, labels) == ["4", "25.0%", "50.0%", "1"]
 
 
 def test_two_row_study_scores_the_lettering_before_the_serial_and_the_serial_apart():
@@ -553,10 +555,7 @@ def test_two_row_study_scores_the_lettering_before_the_serial_and_the_serial_apa
     labels = ["02주7732", "46라3730", "서울42다3311", "79버1012"]
     readings = ["02주7732", "46러3730", "서울42더311", "79버1112"]
 
-    def recognizer(images: list[str]) -> list[dict]:
-        return [{"text": reading} for reading in images]
-
-    assert row_cells(recognizer, readings, labels) == ["4", "25.0%", "50.0%", "50.0%"]
+    assert row_cells(echo_recognizer, readings, labels) == ["4", "25.0%", "50.0%", "50.0%"]
 
 
 def test_vowel_tick_study_counts_a_and_eo_syllables_read_with_the_other_vowel():
@@ -566,10 +565,7 @@ def test_vowel_tick_study_counts_a_and_eo_syllables_read_with_the_other_vowel():
     labels = ["56하5037", "46라3730", "12가3456", "서울42더3311", "31버2478"]
     readings = ["56허5037", "46하3730", "12가3456", "서울42다3311", "31허2478"]
 
-    def recognizer(images: list[str]) -> list[dict]:
-        return [{"text": reading} for reading in images]
-
-    assert vowel_cells(recognizer, readings, labels) == ["5", "20.0%", "3", "33.3%", "2", "50.0%"]
+    assert vowel_cells(echo_recognizer, readings, labels) == ["5", "20.0%", "3", "33.3%", "2", "50.0%"]
 
 
 def test_italic_study_counts_fives_read_as_six_and_measures_the_lettering_lean():
@@ -579,10 +575,7 @@ def test_italic_study_counts_fives_read_as_six_and_measures_the_lettering_lean()
     labels = ["64구8586", "35루0570", "12가3456", "55호7029"]
     readings = ["64구8686", "35루0570", "12가3456", "5호7029"]
 
-    def recognizer(images: list[str]) -> list[dict]:
-        return [{"text": reading} for reading in images]
-
-    assert study.five_cells(recognizer, readings, labels) == ["4", "50.0%", "4", "25.0%"]
+    assert study.five_cells(echo_recognizer, readings, labels) == ["4", "50.0%", "4", "25.0%"]
     for lean in (0.0, 0.12):
         crop = np.full((40, 160), 230, dtype=np.uint8)
         for x in range(20, 140, 16):
