@@ -549,13 +549,18 @@ def test_two_row_bolt_study_counts_first_characters_misread_and_those_read_as_9(
 
 
 def test_two_row_study_scores_the_lettering_before_the_serial_and_the_serial_apart():
-    """`scripts/two_row_study.py`'s row: plates, exact share, and the shares whose text before the four serial
-    digits and whose last four characters are read right (a dropped serial digit shifts the text before it)."""
+    """`scripts/two_row_study.py`'s row: plates, exact share, the shares whose text before the four serial
+    digits and whose last four characters are read right (a dropped serial digit shifts the text before it), and
+    the crops' median height over width."""
     row_cells = load_script("scripts/two_row_study.py").row_cells
     labels = ["02주7732", "46라3730", "서울42다3311", "79버1012"]
     readings = ["02주7732", "46러3730", "서울42더311", "79버1112"]
+    crops = [Image.new("RGB", (200, height)) for height in (100, 110, 120, 170)]
 
-    assert row_cells(echo_recognizer, readings, labels) == ["4", "25.0%", "50.0%", "50.0%"]
+    def recognizer(images: list[Image.Image]) -> list[dict]:
+        return [{"text": reading} for reading in readings]
+
+    assert row_cells(recognizer, crops, labels) == ["4", "25.0%", "50.0%", "50.0%", "0.57"]
 
 
 def test_vowel_tick_study_counts_a_and_eo_syllables_read_with_the_other_vowel():
