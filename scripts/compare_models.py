@@ -7,8 +7,9 @@ the others are drawn the same way, and no training stage uses any of them) and p
 read per set and over all of them. Against the first model it counts the plates only one of the two reads
 and gives the two-sided sign-test p-value on them: the chance of a split at least that uneven if both
 models were equally good. Stages that fine-tune the same weights differ on a few dozen plates of 2000, so
-one set's difference of a few plates is mostly chance. Synthetic plates only: the real crops stay out of
-every choice between weights.
+one set's difference of a few plates is mostly chance. The release rule (`replaces_release`): a candidate
+replaces the release (the first model) when it reads more of the plates and p < 0.05. Synthetic plates only:
+the real crops stay out of every choice between weights.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from kr_lpr.evaluation import evaluate
 from kr_lpr.synth import write_dataset
 
 EXTRA_SEEDS = (4242, 42424)
+RELEASE_P = 0.05  # the release rule's sign-test threshold (`replaces_release`)
 
 
 def misread_plates(report: dict) -> set[str]:
@@ -45,6 +47,11 @@ def paired_counts(reference: set[str], candidate: set[str]) -> dict:
     return {"only_candidate_reads": wins, "only_reference_reads": losses, "sign_test_p": sign_test_p(wins, losses)}
 
 
+def replaces_release(read_release: int, read_candidate: int, sign_test_p: float) -> bool:
+    """The release rule: more plates read, by a margin the sign test finds unlikely to be chance."""
+    return read_candidate > read_release and sign_test_p < RELEASE_P
+
+
 def compare(models: list[str], seeds: list[int], n: int, backend: str = "torch") -> dict:
     """Each model's plates read on every set and on all of them, and each later model's paired counts against
     the first. Every set is rendered once and read by every model."""
@@ -63,7 +70,9 @@ def compare(models: list[str], seeds: list[int], n: int, backend: str = "torch")
         for model in models
     }
     for model in models[1:]:
-        rows[model]["against_first"] = paired_counts(misread[models[0]], misread[model])
+        pair = paired_counts(misread[models[0]], misread[model])
+        replaces = replaces_release(rows[models[0]]["read_total"], rows[model]["read_total"], pair["sign_test_p"])
+        rows[model]["against_first"] = {**pair, "replaces_first": replaces}
     return {"seeds": seeds, "plates_per_set": n, "backend": backend, "models": rows}
 
 
@@ -78,7 +87,8 @@ def format_comparison(result: dict) -> str:
         pair = row["against_first"]
         lines.append(
             f"{model} against {first}: {pair['only_candidate_reads']} plates only it reads, "
-            f"{pair['only_reference_reads']} only {first} reads (sign test p = {pair['sign_test_p']:.3f})"
+            f"{pair['only_reference_reads']} only {first} reads (sign test p = {pair['sign_test_p']:.3f}): "
+            + ("replaces it" if pair["replaces_first"] else f"does not replace it (more plates and p < {RELEASE_P})")
         )
     return "\n".join(lines)
 

@@ -243,13 +243,16 @@ def test_average_weights_refuses_different_architectures(random_model_dir, tmp_p
 
 
 def test_compare_models_counts_the_plates_only_one_model_reads():
-    """`scripts/compare_models.py`: the paired counts and the exact two-sided sign test on them."""
+    """`scripts/compare_models.py`: the paired counts, the exact two-sided sign test on them, and the release rule."""
     compare_models = load_script("scripts/compare_models.py")
     counts = compare_models.paired_counts(reference={"a.jpg", "b.jpg"}, candidate={"b.jpg", "c.jpg", "d.jpg"})
     assert counts["only_candidate_reads"] == 1 and counts["only_reference_reads"] == 2
     assert counts["sign_test_p"] == 1.0  # 1 against 2: 2 * (1 + 3) / 8, capped at 1
     assert compare_models.sign_test_p(10, 0) == pytest.approx(2 / 1024)
     assert compare_models.sign_test_p(0, 0) == 1.0
+    assert compare_models.replaces_release(5000, 5030, sign_test_p=0.04)
+    assert not compare_models.replaces_release(5000, 5004, sign_test_p=0.8)  # more, but within chance
+    assert not compare_models.replaces_release(5030, 5000, sign_test_p=0.04)
 
 
 def test_compare_models_reads_the_same_sets_with_every_model(random_model_dir, tmp_path, capsys):
@@ -262,7 +265,12 @@ def test_compare_models_reads_the_same_sets_with_every_model(random_model_dir, t
     reference, candidate = json.loads(out.read_text())["models"].values()
     assert reference["read"] == candidate["read"] and set(reference["read"]) == {"1", "2"}
     assert reference["plates"] == candidate["plates"] == 16
-    assert candidate["against_first"] == {"only_candidate_reads": 0, "only_reference_reads": 0, "sign_test_p": 1.0}
+    assert candidate["against_first"] == {
+        "only_candidate_reads": 0,
+        "only_reference_reads": 0,
+        "sign_test_p": 1.0,
+        "replaces_first": False,
+    }
     assert "0 plates only it reads" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         compare_models.main([str(random_model_dir), str(random_model_dir)])
