@@ -21,7 +21,12 @@ from plate_study import exact_cells, print_study_table, read_texts, study_argume
 from kr_lpr import LicensePlateRecognizer
 
 SERIAL_DIGITS = 4
-VARIANTS = {"clean preset": "clean", "train preset": "train"}
+# "no small rules": small plates without the squeeze and tall crops that were measured on one-row crops.
+VARIANTS = {
+    "clean preset": "clean",
+    "train preset": "train",
+    "train, no small rules": {"preset": "train", "small_squeeze_p": 0.0, "small_tall_p": 0.0},
+}
 COLUMNS = ["n", "exact", "before the serial", "serial", "crop h/w"]
 
 
