@@ -646,6 +646,21 @@ def test_style_weights_reweight_the_training_mix_and_leave_the_default_stream_un
         SyntheticPlateStream(strength={"style_weights": {"green": -1.0}})
 
 
+def test_two_row_small_rules_off_cuts_two_row_crops_tighter_and_leaves_one_row_plates_alone():
+    """With `two_row_small_rules` False the small two-row plates are neither squeezed nor cut tall, as real two-row
+    crops are not; every one-row plate is drawn byte for byte as before."""
+    tight = {"two_row_small_rules": False}
+    aspects = {True: [], False: []}
+    for index in range(120):
+        for rules, strength in ((True, "train"), (False, tight)):
+            plate = render_plate(plate_rng(9, index), strength, style="green")
+            aspects[rules].append(plate["image"].height / plate["image"].width)
+        one_row = [render_plate(plate_rng(9, index), strength, style="white")["image"] for strength in ("train", tight)]
+        assert np.array_equal(np.asarray(one_row[0]), np.asarray(one_row[1]))
+    assert np.percentile(aspects[False], 90) < np.percentile(aspects[True], 90) - 0.05
+    assert all(PRESETS[name]["two_row_small_rules"] for name in PRESETS)
+
+
 def test_unknown_style_and_strength_are_clear_errors():
     with pytest.raises(ValueError, match="unknown plate style"):
         sample_plate_text(np.random.default_rng(0), "purple")

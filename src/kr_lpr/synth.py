@@ -65,6 +65,8 @@ def render_plate(rng: np.random.Generator, strength: str | dict = "train", style
         params["short_ticks_p"],
         params["italic_p"],
     )
+    if layout == "two-row" and not params["two_row_small_rules"]:
+        params = {**params, "small_squeeze_p": 0.0, "small_tall_p": 0.0}
     pixels, boxes = compose(rng, plate, boxes, params)
     image = Image.fromarray(degrade(rng, pixels, float(np.min(boxes[:, 3] - boxes[:, 1])), params))
     return {"image": image, "text": text, "boxes": boxes, "layout": layout, "style": style}

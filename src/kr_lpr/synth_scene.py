@@ -33,6 +33,9 @@ from .synth_text import pick
 # a third grayscale/IR, some blur and JPEG. Real crops are 100-530 px wide; plates render 80-300 px wide because
 # the model sees them at 128x64 anyway. `style_weights` (None in every preset: `synth_text.STYLE_RULES`' mix, which
 # the evaluation sets keep) reweights the plate types for training, e.g. `{"green": 0.22}` to draw more two-row plates.
+# `two_row_small_rules` (True in every preset, as the evaluation sets draw them) applies the small-plate squeeze and
+# tall crops, measured on one-row crops, to two-row plates too; real two-row crops are cut tighter
+# (`scripts/two_row_study.py`), and a training config may set it False.
 PRESETS: dict[str, dict] = {
     "clean": {
         "plate_width_px": (150, 260),
@@ -49,6 +52,7 @@ PRESETS: dict[str, dict] = {
         "short_ticks_p": 0.0,
         "italic_p": 0.0,
         "style_weights": None,
+        "two_row_small_rules": True,
         "tall_aspect": (0.4, 0.75),
         "text_crop_p": 0.0,
         "text_margin_x": (0.05, 0.2),
@@ -95,6 +99,7 @@ PRESETS: dict[str, dict] = {
         "short_ticks_p": 0.8,
         "italic_p": 0.4,
         "style_weights": None,
+        "two_row_small_rules": True,
         "tall_aspect": (0.4, 0.75),
         "text_crop_p": 0.75,
         "text_margin_x": (0.02, 0.18),
@@ -141,6 +146,7 @@ PRESETS: dict[str, dict] = {
         "short_ticks_p": 0.8,
         "italic_p": 0.4,
         "style_weights": None,
+        "two_row_small_rules": True,
         "tall_aspect": (0.4, 0.75),
         "text_crop_p": 0.4,
         "text_margin_x": (-0.01, 0.3),
