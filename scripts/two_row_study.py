@@ -25,7 +25,7 @@ SERIAL_DIGITS = 4
 VARIANTS = {
     "clean preset": "clean",
     "train preset": "train",
-    "train, no small rules": {"preset": "train", "small_squeeze_p": 0.0, "small_tall_p": 0.0},
+    "train, no small rules": {"preset": "train", "two_row_small_rules": False},
 }
 COLUMNS = ["n", "exact", "before the serial", "serial", "crop h/w"]
 
