@@ -25,7 +25,7 @@ SERIAL_DIGITS = 4
 VARIANTS = {
     "clean preset": "clean",
     "train preset": "train",
-    "train, no small rules": {"preset": "train", "two_row_small_rules": False},
+    "train, no small rules": {"two_row_small_rules": False},  # over the train preset
 }
 COLUMNS = ["n", "exact", "before the serial", "serial", "crop h/w"]
 
