@@ -106,11 +106,11 @@ def attention_views(
 ) -> list[tuple[Image.Image, str]]:
     """Gallery items for one plate: the model input, every character's map in one image, then one per character.
 
-    A map is sigmoid(order map) upsampled to the letterboxed canvas the model saw.
+    A map is sigmoid(order map) upsampled to the canvas the model saw.
     """
     canvas = (pixel_values[0, 0].numpy() * 255).round().astype(np.uint8)
     maps = torch.sigmoid(F.interpolate(order_maps, size=canvas.shape, mode="bilinear", align_corners=False))[0]
-    views = [(to_display(canvas), "model input (grayscale, letterboxed)")]
+    views = [(to_display(canvas), "model input (grayscale)")]
     if not characters:
         return views
     step_maps = maps[[step for step, _ in characters]].numpy()

@@ -55,6 +55,14 @@ def test_letterbox_placement(placement, expected_offset):
     np.testing.assert_allclose(boxes[0], [0, expected_offset[1], 128, expected_offset[1] + 32])
 
 
+def test_stretch_placement_fills_the_canvas_and_maps_boxes_per_axis():
+    geometry = letterbox_geometry(200, 50, 128, 64, "stretch")
+    assert (geometry.resized_width, geometry.resized_height, geometry.offset_x, geometry.offset_y) == (128, 64, 0, 0)
+    np.testing.assert_allclose(geometry.map_boxes(np.array([[100, 25, 200, 50]]))[0], [64, 32, 128, 64])
+    canvas, _ = TinyLPRImageProcessor(placement="stretch").letterbox(np.full((50, 200), 200, np.uint8))
+    assert (canvas == 200).all()  # no padding left
+
+
 @pytest.mark.parametrize(
     "bad, message",
     [(np.zeros((0, 10), np.uint8), "zero size"), (np.zeros((10, 10), np.float32), "uint8 or uint16"),

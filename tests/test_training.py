@@ -55,10 +55,12 @@ def test_fine_tune_from_folder(tmp_path):
     write_dataset(tmp_path / "plates", n=8, seed=2, split="val")
     code = train_main(["--init-from", str(base), "--data-dir", str(tmp_path / "plates"), "--output-dir",
                        str(tmp_path / "tuned"), "--max-steps", "4", "--set", "batch_size=8", "--set", "num_workers=0",
-                       "--set", "save_steps=4", "--set", "eval_steps=4"])  # fmt: skip
+                       "--set", "save_steps=4", "--set", "eval_steps=4", "--set", "placement=stretch"])  # fmt: skip
     assert code == 0
     tuned = TinyLPRModel.from_pretrained(tmp_path / "tuned" / "final")
     assert tuned.config.width_multiplier == 0.35
+    assert TinyLPRImageProcessor.from_pretrained(base).placement == "center"
+    assert TinyLPRImageProcessor.from_pretrained(tmp_path / "tuned" / "final").placement == "stretch"
 
 
 def test_quantization_aware_run_ends_with_kernels_on_the_int8_grid(tmp_path):

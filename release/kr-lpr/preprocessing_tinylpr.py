@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-PLACEMENTS = ("center", "top_left")
+PLACEMENTS = ("center", "top_left", "stretch")
 # Pillow's decompression-bomb guard stops at ~179 MP; plates never need more than this.
 MAX_IMAGE_PIXELS = 50_000_000
 
@@ -89,9 +89,11 @@ def to_grayscale(image: Image.Image) -> Image.Image:
 
 
 def letterbox_geometry(width: int, height: int, target_width: int, target_height: int, placement: str) -> Letterbox:
-    """Scale keeping aspect ratio so the image fits the target, then place it."""
+    """Scale keeping aspect ratio so the image fits the target, then place it; "stretch" fills the target."""
     if placement not in PLACEMENTS:
         raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
+    if placement == "stretch":
+        return Letterbox(target_width / width, target_height / height, 0, 0, target_width, target_height)
     scale = min(target_width / width, target_height / height)
     resized_width = max(1, min(target_width, round(width * scale)))
     resized_height = max(1, min(target_height, round(height * scale)))
@@ -110,7 +112,7 @@ def to_pixel_values(canvases: np.ndarray) -> np.ndarray:
 def letterbox(
     image: Image.Image, target_width: int, target_height: int, placement: str = "center", pad_value: int = 0
 ) -> tuple[np.ndarray, Letterbox]:
-    """Grayscale, resize keeping aspect ratio and pad: returns a `(H, W)` uint8 canvas and its geometry."""
+    """Grayscale, resize to fit (`letterbox_geometry`) and pad: returns a `(H, W)` uint8 canvas and its geometry."""
     gray = to_grayscale(image)
     geometry = letterbox_geometry(gray.width, gray.height, target_width, target_height, placement)
     resized = gray.resize((geometry.resized_width, geometry.resized_height), Image.Resampling.BILINEAR)

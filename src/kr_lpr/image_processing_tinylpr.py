@@ -15,12 +15,13 @@ LABELS_FILE = "labels.names"
 
 
 class TinyLPRImageProcessor(BaseImageProcessor):
-    """Grayscale, resize keeping the aspect ratio, pad to the model size, scale to [0, 1].
+    """Grayscale, fit to the model size (keeping the aspect ratio and padding, or stretched), scale to [0, 1].
 
     Args:
         image_height, image_width: model input size.
         placement: where the resized plate sits in the padded canvas: "center" (default: a loose
-            detector crop keeps its margins balanced) or "top_left" (seeds 000 and 002).
+            detector crop keeps its margins balanced), "top_left" (seeds 000 and 002), or "stretch" (no
+            padding: the crop is resized to fill the canvas, as tinyLPR and LPRNet resize theirs).
         pad_value: grey level of the padding (0-255).
         labels: the token set, used by `post_process` to turn class ids into text.
     """

@@ -141,6 +141,7 @@ class TrainConfig:
     num_workers: int = 1
     num_threads: int = 0  # torch intra-op threads; 0 keeps torch's default
     quantization_aware: bool = False  # simulate the uint8 export's rounding (see kr_lpr.quantization)
+    placement: str | None = None  # the processor's placement ("stretch" fills the canvas); None keeps init_from's
     seed: int = 0
     # model, from scratch only: None keeps TinyLPRConfig's default
     image_height: int | None = None
@@ -213,15 +214,23 @@ class EncodeSynthetic:
 
 
 def build_model(config: TrainConfig) -> tuple[TinyLPRModel, TinyLPRImageProcessor]:
+    """The model and processor of `init_from`, or new ones; the processor takes the config's `placement` if set."""
     if config.init_from:
         model = TinyLPRModel.from_pretrained(config.init_from)
-        processor = TinyLPRImageProcessor.from_pretrained(config.init_from)
-        return model, processor
-    model_config = TinyLPRConfig(
-        **{name: getattr(config, name) for name in MODEL_FIELDS if getattr(config, name) is not None}
-    )
-    processor = TinyLPRImageProcessor(model_config.image_height, model_config.image_width, labels=model_config.labels)
-    return TinyLPRModel(model_config), processor
+        processor_values = TinyLPRImageProcessor.from_pretrained(config.init_from).to_dict()
+    else:
+        model_config = TinyLPRConfig(
+            **{name: getattr(config, name) for name in MODEL_FIELDS if getattr(config, name) is not None}
+        )
+        model = TinyLPRModel(model_config)
+        processor_values = {
+            "image_height": model_config.image_height,
+            "image_width": model_config.image_width,
+            "labels": model_config.labels,
+        }
+    if config.placement:
+        processor_values["placement"] = config.placement
+    return model, TinyLPRImageProcessor.from_dict(processor_values)
 
 
 def build_datasets(config: TrainConfig, processor, model_config: TinyLPRConfig, start_step: int):
