@@ -217,20 +217,18 @@ def build_model(config: TrainConfig) -> tuple[TinyLPRModel, TinyLPRImageProcesso
     """The model and processor of `init_from`, or new ones; the processor takes the config's `placement` if set."""
     if config.init_from:
         model = TinyLPRModel.from_pretrained(config.init_from)
-        processor_values = TinyLPRImageProcessor.from_pretrained(config.init_from).to_dict()
+        processor = TinyLPRImageProcessor.from_pretrained(config.init_from)
     else:
         model_config = TinyLPRConfig(
             **{name: getattr(config, name) for name in MODEL_FIELDS if getattr(config, name) is not None}
         )
         model = TinyLPRModel(model_config)
-        processor_values = {
-            "image_height": model_config.image_height,
-            "image_width": model_config.image_width,
-            "labels": model_config.labels,
-        }
-    if config.placement:
-        processor_values["placement"] = config.placement
-    return model, TinyLPRImageProcessor.from_dict(processor_values)
+        processor = TinyLPRImageProcessor(
+            model_config.image_height, model_config.image_width, labels=model_config.labels
+        )
+    if config.placement:  # through the constructor, which checks the value
+        processor = TinyLPRImageProcessor.from_dict({**processor.to_dict(), "placement": config.placement})
+    return model, processor
 
 
 def build_datasets(config: TrainConfig, processor, model_config: TinyLPRConfig, start_step: int):
