@@ -13,7 +13,13 @@ the fourteenth generator drew it, seed 11) cut three ways:
 Detectors box small plates so more often than large ones. A second table, which needs no model, prints per band
 of crop width the median crop height over width (10th and 90th percentiles) of the real one-row crops and of the
 plates as the fifteenth generator cut them (a fifth tall, whatever their size) and as the sixteenth cut them
-(seven plates in ten narrower than `small_plate_px` tall).
+(seven plates in ten narrower than `small_plate_px` tall), the twentieth and the twenty-first (half the plates at
+least `small_plate_px` wide cut flat around their text).
+
+A third table reads the real one-row crops and the twentieth and twenty-first generators' plates with the model's
+processor set to each placement, `stretch` (the crop resized to fill the input, so a flat crop's lettering is
+stretched tall), `center` (letterboxed, the lettering keeps its shape) and `fill_width` (the full width, the height
+stretched at most `MAX_STRETCH` times more), by finer bands of height over width.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from plate_study import (
     FOURTEENTH_GENERATOR,
     SIXTEENTH_GENERATOR,
     THIRTEENTH_GENERATOR,
+    TWENTIETH_GENERATOR,
     WIDTH_BAND_NAMES,
     accuracy_cells,
     median_cells_by_width,
@@ -36,8 +43,11 @@ from plate_study import (
 )
 
 from kr_lpr import LicensePlateRecognizer
+from kr_lpr.image_processing_tinylpr import TinyLPRImageProcessor
 
 BANDS = ((0.0, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, np.inf))  # crop height over width
+PLACEMENT_BANDS = ((0.0, 0.25), (0.25, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, np.inf))
+PLACEMENTS = ("stretch", "center", "fill_width")
 VARIANTS = {
     "thirteenth generator": THIRTEENTH_GENERATOR,
     "tall": {**FOURTEENTH_GENERATOR, "tall_p": 1.0, "small_tall_p": 1.0, "loose_p": 0.0},
@@ -45,10 +55,37 @@ VARIANTS = {
 }
 
 
-def band_accuracy(recognizer: LicensePlateRecognizer, images: list[Image.Image], labels: list[str]) -> list[str]:
-    """One `n accuracy` cell per band of `BANDS`."""
+def band_names(bands) -> list[str]:
+    return [f"{low:.2f}-{high:.2f}" if np.isfinite(high) else f">={low:.2f}" for low, high in bands]
+
+
+def band_accuracy(
+    recognizer: LicensePlateRecognizer, images: list[Image.Image], labels: list[str], bands=BANDS
+) -> list[str]:
+    """One `n accuracy` cell per band of crop height over width."""
     aspect = np.array([image.height / image.width for image in images])
-    return accuracy_cells(aspect, BANDS, read_exactly(recognizer, images, labels))
+    return accuracy_cells(aspect, bands, read_exactly(recognizer, images, labels))
+
+
+def placed(model: str, placement: str) -> LicensePlateRecognizer:
+    """The PyTorch reader of `model` with its processor's placement replaced."""
+    recognizer = LicensePlateRecognizer(model, backend="torch")
+    recognizer.processor = TinyLPRImageProcessor.from_dict({**recognizer.processor.to_dict(), "placement": placement})
+    return recognizer
+
+
+def print_placement_table(args, real: tuple[list[Image.Image], list[str]] | None) -> None:
+    print("\n" + table_row("synthetic or real, placement", band_names(PLACEMENT_BANDS), 14))
+    sets = {
+        "twentieth generator": synthetic_plates(TWENTIETH_GENERATOR, args.n),
+        "twenty-first generator": synthetic_plates("train", args.n),
+    }
+    if real is not None:
+        sets["real one-row crops"] = real
+    for placement in PLACEMENTS:
+        recognizer = placed(args.model, placement)
+        for name, plates in sets.items():
+            print(table_row(f"{name}, {placement}", band_accuracy(recognizer, *plates, PLACEMENT_BANDS), 14))
 
 
 def aspect_by_width(images: list[Image.Image]) -> list[str]:
@@ -59,17 +96,19 @@ def aspect_by_width(images: list[Image.Image]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = study_arguments(__doc__.splitlines()[0], argv)
-    bands = [f"{low:.1f}-{high:.1f}" if np.isfinite(high) else f">={low:.1f}" for low, high in BANDS]
-    real = print_study_table(args, "crops (height/width: n, exact)", bands, band_accuracy, VARIANTS, 14)
+    real = print_study_table(args, "crops (height/width: n, exact)", band_names(BANDS), band_accuracy, VARIANTS, 14)
     print("\n" + table_row("height/width by crop width", WIDTH_BAND_NAMES, 20))
     rows = {
         "synthetic, fifteenth generator": FIFTEENTH_GENERATOR,
         "synthetic, sixteenth generator": SIXTEENTH_GENERATOR,
+        "synthetic, twentieth generator": TWENTIETH_GENERATOR,
+        "synthetic, twenty-first generator": "train",
     }
     for name, strength in rows.items():
         print(table_row(name, aspect_by_width(synthetic_plates(strength, args.n)[0]), 20))
     if real is not None:
         print(table_row("real one-row crops", aspect_by_width(real[0]), 20))
+    print_placement_table(args, real)
     return 0
 
 

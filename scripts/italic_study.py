@@ -10,7 +10,7 @@ preset, seed 11) two ways, and prints for each, and for the real one-row crops, 
 - nineteenth generator: upright lettering (`italic_p` 0);
 - italic: every plate's lettering leaning (1.0; `synth_render.ITALIC_LEAN`), the drawn typeface's 5 curled
   (`synth_render.CURLED_FIVE`).
-The twentieth generator (the current `train` preset) draws it on 40% of its white one-row plates.
+The twentieth generator (and the `train` preset since) draws it on 40% of its white one-row plates.
 Then the real one-row crops by their lettering's lean (`lettering_lean`), with the share read exactly.
 """
 

@@ -9,7 +9,7 @@ and for the real one-row crops, the plate accuracy and, among plates whose use s
 are and the share read with ㅓ (ㅏ) in its place:
 - eighteenth generator: the drawn plate typeface's long ticks (`short_ticks_p` 0);
 - short ticks: every plate of the drawn typeface with the real plates' short ones (1.0; `synth_render.SHORT_TICK`).
-The nineteenth generator (the current `train` preset) draws them on 80% of its plates of the drawn typeface.
+The nineteenth generator (and the `train` preset since) draws them on 80% of its plates of the drawn typeface.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from kr_lpr import TinyLPRImageProcessor
-from kr_lpr.preprocessing_tinylpr import letterbox_geometry
+from kr_lpr.preprocessing_tinylpr import MAX_STRETCH, letterbox_geometry
 
 
 @pytest.fixture
@@ -61,6 +61,21 @@ def test_stretch_placement_fills_the_canvas_and_maps_boxes_per_axis():
     np.testing.assert_allclose(geometry.map_boxes(np.array([[100, 25, 200, 50]]))[0], [64, 32, 128, 64])
     canvas, _ = TinyLPRImageProcessor(placement="stretch").letterbox(np.full((50, 200), 200, np.uint8))
     assert (canvas == 200).all()  # no padding left
+
+
+def test_fill_width_stretches_flat_crops_at_most_max_stretch_and_squeezes_tall_ones():
+    """A flat crop fills the width and is stretched in height at most `MAX_STRETCH` times more, centred between
+    padding rows; a crop already as tall as the input's aspect or taller fills the canvas as "stretch" does."""
+    flat = letterbox_geometry(400, 88, 128, 64, "fill_width")  # 0.22 tall for its width: 28 rows letterboxed
+    assert (flat.resized_width, flat.offset_x) == (128, 0)
+    assert flat.resized_height == round(88 * 128 / 400 * MAX_STRETCH) == 42 and flat.offset_y == (64 - 42) // 2
+    np.testing.assert_allclose(flat.map_boxes(np.array([[0, 0, 400, 88]]))[0], [0, 11, 128, 53])
+    for width, height in ((200, 100), (150, 120)):
+        assert letterbox_geometry(width, height, 128, 64, "fill_width") == letterbox_geometry(
+            width, height, 128, 64, "stretch"
+        )
+    canvas, _ = TinyLPRImageProcessor(placement="fill_width").letterbox(np.full((88, 400), 200, np.uint8))
+    assert (canvas[11:53] == 200).all() and (canvas[:11] == 0).all() and (canvas[53:] == 0).all()
 
 
 @pytest.mark.parametrize(

@@ -440,7 +440,7 @@ def test_text_crops_cut_around_the_characters_within_their_margins():
         for seed in range(40):
             sample = render_plate(
                 np.random.default_rng([seed, 5]),
-                {"text_crop_p": text_crop_p, "loose_p": 0.0, "tall_p": 0.0, "small_tall_p": 0.0},
+                {"text_crop_p": text_crop_p, "loose_p": 0.0, "tall_p": 0.0, "small_tall_p": 0.0, "flat_p": 0.0},
             )
             assert_boxes_inside(sample)
             boxes, width = sample["boxes"], sample["image"].size[0]
@@ -458,7 +458,7 @@ def test_tall_crops_take_a_detector_box_shape_around_long_plates_only():
     aspect, side = {}, {}
     for style in ("white", "green"):
         for tall_p in (0.0, 1.0):
-            strength = {"tall_p": tall_p, "small_tall_p": tall_p, "loose_p": 0.0, "text_crop_p": 0.0}
+            strength = {"tall_p": tall_p, "small_tall_p": tall_p, "loose_p": 0.0, "text_crop_p": 0.0, "flat_p": 0.0}
             samples = [render_plate(plate_rng(3, i), strength, style=style) for i in range(30)]
             for sample in samples:
                 assert_boxes_inside(sample)
@@ -486,6 +486,31 @@ def test_small_plates_are_cut_tall_as_detectors_box_them():
     assert np.median(aspect["large"]) < low
     train = PRESETS["train"]
     assert train["small_tall_p"] > train["tall_p"] and train["small_plate_px"] <= train["plate_width_px"][1]
+
+
+def test_flat_crops_cut_large_plates_around_their_text_and_leave_small_ones_alone():
+    """`flat_p` of the plates at least `small_plate_px` wide are cut flat, as detectors box large real plates
+    (`scripts/crop_aspect_study.py`): around their text with `flat_margin_y` above and below, never tall. Smaller
+    plates draw nothing more, so they stay byte for byte."""
+    fixed = {"tall_p": 1.0, "small_tall_p": 1.0, "loose_p": 0.0, "text_crop_p": 0.0}
+
+    def plates(widths: tuple[int, int], flat_p: float) -> list[dict]:
+        strength = {**fixed, "plate_width_px": widths, "flat_p": flat_p}
+        return [render_plate(plate_rng(9, i), strength, style="white") for i in range(12)]
+
+    tall_low = PRESETS["train"]["tall_aspect"][0]
+    margin = PRESETS["train"]["flat_margin_y"][1]
+    large = {flat_p: plates((200, 300), flat_p) for flat_p in (0.0, 1.0)}
+    assert all(s["image"].size[1] / s["image"].size[0] > tall_low - 0.02 for s in large[0.0])
+    for sample in large[1.0]:
+        assert_boxes_inside(sample)
+        boxes, height = sample["boxes"], sample["image"].size[1]
+        text = boxes[:, 3].max() - boxes[:, 1].min()
+        assert boxes[:, 1].min() <= margin * text + 1 and height - boxes[:, 3].max() <= margin * text + 1
+    assert np.median([s["image"].size[1] / s["image"].size[0] for s in large[1.0]]) < 0.3
+    small = [plates((90, 140), flat_p) for flat_p in (0.0, 1.0)]
+    assert [s["image"].tobytes() for s in small[0]] == [s["image"].tobytes() for s in small[1]]
+    assert PRESETS["train"]["flat_p"] > 0 == PRESETS["clean"]["flat_p"]
 
 
 def test_small_plates_are_squeezed_sideways_and_large_ones_left_alone():

@@ -20,8 +20,10 @@ class TinyLPRImageProcessor(BaseImageProcessor):
     Args:
         image_height, image_width: model input size.
         placement: where the resized plate sits in the padded canvas: "center" (default: a loose
-            detector crop keeps its margins balanced), "top_left" (seeds 000 and 002), or "stretch" (no
-            padding: the crop is resized to fill the canvas, as tinyLPR and LPRNet resize theirs).
+            detector crop keeps its margins balanced), "top_left" (seeds 000 and 002), "stretch" (no
+            padding: the crop is resized to fill the canvas, as tinyLPR and LPRNet resize theirs), or
+            "fill_width" (the release's: the full width, and the height stretched at most `MAX_STRETCH`
+            times more than the width, centred, so flat crops keep lettering of a readable shape).
         pad_value: grey level of the padding (0-255).
         labels: the token set, used by `post_process` to turn class ids into text.
     """

@@ -11,7 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-PLACEMENTS = ("center", "top_left", "stretch")
+PLACEMENTS = ("center", "top_left", "stretch", "fill_width")
+# "fill_width" stretches a crop's height at most this much more than its width: a flat one-row crop stretched to the
+# full height turns its lettering into tall slivers (`scripts/crop_aspect_study.py`).
+MAX_STRETCH = 1.5
 # Pillow's decompression-bomb guard stops at ~179 MP; plates never need more than this.
 MAX_IMAGE_PIXELS = 50_000_000
 
@@ -89,11 +92,17 @@ def to_grayscale(image: Image.Image) -> Image.Image:
 
 
 def letterbox_geometry(width: int, height: int, target_width: int, target_height: int, placement: str) -> Letterbox:
-    """Scale keeping aspect ratio so the image fits the target, then place it; "stretch" fills the target."""
+    """Scale keeping aspect ratio so the image fits the target, then place it; "stretch" fills the target;
+    "fill_width" fills its width and its height up to `MAX_STRETCH` times the width's scale, centred."""
     if placement not in PLACEMENTS:
         raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
     if placement == "stretch":
         return Letterbox(target_width / width, target_height / height, 0, 0, target_width, target_height)
+    if placement == "fill_width":
+        scale_x = target_width / width
+        resized_height = max(1, min(target_height, round(height * scale_x * MAX_STRETCH)))
+        offset_y = (target_height - resized_height) // 2
+        return Letterbox(scale_x, resized_height / height, 0, offset_y, target_width, resized_height)
     scale = min(target_width / width, target_height / height)
     resized_width = max(1, min(target_width, round(width * scale)))
     resized_height = max(1, min(target_height, round(height * scale)))

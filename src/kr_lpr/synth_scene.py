@@ -23,9 +23,11 @@ from .synth_text import pick
 # fractions of the text's size), a fifth tall (tight at the sides, `tall_aspect` times as tall as wide:
 # detectors box small plates so, `scripts/crop_aspect_study.py`) and most plates narrower than `small_plate_px`
 # tall (`small_tall_p`: real crops under 160 px wide are about 0.47 times as tall as wide, those of 250 px or
-# more 0.28) and most of those squeezed sideways by `squeeze` (`small_squeeze_p`: the lettering of real crops
-# under 120 px wide is a median 0.83 times as wide for its height as the sixteenth generator's, which squeezed
-# none, `scripts/squeeze_study.py`), most two-row plates with their bolts beside the top row's outer characters
+# more 0.28), half the larger ones cut flat around their text and never tall (`flat_p`, `flat_margin_y` of the
+# text's height above and below: stretched to the model's input, flat real crops were read far worse than other
+# shapes, and the twentieth generator cut few so) and most of the small ones squeezed sideways by `squeeze`
+# (`small_squeeze_p`: the lettering of real crops under 120 px wide is a median 0.83 times as wide for its height
+# as the sixteenth generator's, which squeezed none, `scripts/squeeze_study.py`), most two-row plates with their bolts beside the top row's outer characters
 # (`top_row_bolts_p`: many real two-row crops show one touching or close to them, `scripts/two_row_bolt_study.py`),
 # most plates of the drawn plate typeface with the real plates' short ㅏ and ㅓ ticks (`short_ticks_p`: the long
 # ones taught the model to read a real ㅏ as ㅓ, `scripts/vowel_tick_study.py`), many white one-row plates with
@@ -54,6 +56,8 @@ PRESETS: dict[str, dict] = {
         "style_weights": None,
         "two_row_small_rules": True,
         "tall_aspect": (0.4, 0.75),
+        "flat_p": 0.0,
+        "flat_margin_y": (0.0, 0.3),
         "text_crop_p": 0.0,
         "text_margin_x": (0.05, 0.2),
         "text_margin_y": (0.1, 0.5),
@@ -101,6 +105,8 @@ PRESETS: dict[str, dict] = {
         "style_weights": None,
         "two_row_small_rules": True,
         "tall_aspect": (0.4, 0.75),
+        "flat_p": 0.5,
+        "flat_margin_y": (0.0, 0.3),
         "text_crop_p": 0.75,
         "text_margin_x": (0.02, 0.18),
         "text_margin_y": (0.05, 0.55),
@@ -148,6 +154,8 @@ PRESETS: dict[str, dict] = {
         "style_weights": None,
         "two_row_small_rules": True,
         "tall_aspect": (0.4, 0.75),
+        "flat_p": 0.0,
+        "flat_margin_y": (0.0, 0.3),
         "text_crop_p": 0.4,
         "text_margin_x": (-0.01, 0.3),
         "text_margin_y": (0.0, 0.7),
@@ -274,9 +282,11 @@ def compose(
     if small and params["small_squeeze_p"] and rng.random() < params["small_squeeze_p"]:
         quad = quad * (rng.uniform(*params["squeeze"]), 1.0)
     span = quad.max(axis=0) - quad.min(axis=0)
-    loose, tall = 0, 1  # else tight
+    loose, tall, tight = 0, 1, 2
+    # Drawn only when `flat_p` > 0: with 0 the twentieth generator's plates, byte for byte.
+    flat = not small and params["flat_p"] > 0 and rng.random() < params["flat_p"]
     tall_p = params["small_tall_p"] if small else params["tall_p"]
-    fit = pick(rng, (params["loose_p"], tall_p, 1 - params["loose_p"] - tall_p))
+    fit = tight if flat else pick(rng, (params["loose_p"], tall_p, 1 - params["loose_p"] - tall_p))
     if fit == loose:
         left, right, top, bottom = rng.uniform(*params["loose_margin"], 4) * np.repeat(span, 2)
     else:
@@ -299,20 +309,26 @@ def compose(
     crop = _background(rng, width, height)
     crop += (warped[..., :3].astype(np.float32) - crop) * alpha
     boxes = project_boxes(matrix, boxes, width, height)
+    if flat:
+        return _crop_around_text(rng, crop, boxes, params["text_margin_x"], params["flat_margin_y"])
     if fit != tall and rng.random() < params["text_crop_p"]:
-        return _crop_around_text(rng, crop, boxes, params)
+        return _crop_around_text(rng, crop, boxes, params["text_margin_x"], params["text_margin_y"])
     return crop, boxes
 
 
 def _crop_around_text(
-    rng: np.random.Generator, crop: np.ndarray, boxes: np.ndarray, params: dict
+    rng: np.random.Generator,
+    crop: np.ndarray,
+    boxes: np.ndarray,
+    margin_x: tuple[float, float],
+    margin_y: tuple[float, float],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cuts the crop down to the characters plus margins drawn as fractions of the text's size: detectors
     box real plates around their text, often inside the plate's edges (`scripts/crop_margins.py`)."""
     text = np.concatenate([boxes[:, :2].min(axis=0), boxes[:, 2:].max(axis=0)])
     size = text[2:] - text[:2]
-    left, right = rng.uniform(*params["text_margin_x"], 2) * size[0]
-    top, bottom = rng.uniform(*params["text_margin_y"], 2) * size[1]
+    left, right = rng.uniform(*margin_x, 2) * size[0]
+    top, bottom = rng.uniform(*margin_y, 2) * size[1]
     height, width = crop.shape[:2]
     x1, y1 = max(0, int(text[0] - left)), max(0, int(text[1] - top))
     x2, y2 = min(width, int(np.ceil(text[2] + right))), min(height, int(np.ceil(text[3] + bottom)))
