@@ -27,7 +27,8 @@ from .synth_text import pick
 # text's height above and below: stretched to the model's input, flat real crops were read far worse than other
 # shapes, and the twentieth generator cut few so) and most of the small ones squeezed sideways by `squeeze`
 # (`small_squeeze_p`: the lettering of real crops under 120 px wide is a median 0.83 times as wide for its height
-# as the sixteenth generator's, which squeezed none, `scripts/squeeze_study.py`), most two-row plates with their bolts beside the top row's outer characters
+# as the sixteenth generator's, which squeezed none, `scripts/squeeze_study.py`), most two-row plates with their
+# bolts beside the top row's outer characters
 # (`top_row_bolts_p`: many real two-row crops show one touching or close to them, `scripts/two_row_bolt_study.py`),
 # most plates of the drawn plate typeface with the real plates' short ㅏ and ㅓ ticks (`short_ticks_p`: the long
 # ones taught the model to read a real ㅏ as ㅓ, `scripts/vowel_tick_study.py`), many white one-row plates with
