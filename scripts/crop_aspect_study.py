@@ -48,6 +48,7 @@ from kr_lpr.image_processing_tinylpr import TinyLPRImageProcessor
 BANDS = ((0.0, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, np.inf))  # crop height over width
 PLACEMENT_BANDS = ((0.0, 0.25), (0.25, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, np.inf))
 PLACEMENTS = ("stretch", "center", "fill_width")
+WIDTH_ONLY_GENERATORS = {"fifteenth generator": FIFTEENTH_GENERATOR, "sixteenth generator": SIXTEENTH_GENERATOR}
 VARIANTS = {
     "thirteenth generator": THIRTEENTH_GENERATOR,
     "tall": {**FOURTEENTH_GENERATOR, "tall_p": 1.0, "small_tall_p": 1.0, "loose_p": 0.0},
@@ -74,16 +75,11 @@ def placed(model: str, placement: str) -> LicensePlateRecognizer:
     return recognizer
 
 
-def print_placement_table(args, real: tuple[list[Image.Image], list[str]] | None) -> None:
+def print_placement_table(model: str, sets: dict[str, tuple[list[Image.Image], list[str]]]) -> None:
+    """Each set of `(images, labels)` read with each of `PLACEMENTS`, by band of `PLACEMENT_BANDS`."""
     print("\n" + table_row("synthetic or real, placement", band_names(PLACEMENT_BANDS), 14))
-    sets = {
-        "twentieth generator": synthetic_plates(TWENTIETH_GENERATOR, args.n),
-        "twenty-first generator": synthetic_plates("train", args.n),
-    }
-    if real is not None:
-        sets["real one-row crops"] = real
     for placement in PLACEMENTS:
-        recognizer = placed(args.model, placement)
+        recognizer = placed(model, placement)
         for name, plates in sets.items():
             print(table_row(f"{name}, {placement}", band_accuracy(recognizer, *plates, PLACEMENT_BANDS), 14))
 
@@ -98,17 +94,18 @@ def main(argv: list[str] | None = None) -> int:
     args = study_arguments(__doc__.splitlines()[0], argv)
     real = print_study_table(args, "crops (height/width: n, exact)", band_names(BANDS), band_accuracy, VARIANTS, 14)
     print("\n" + table_row("height/width by crop width", WIDTH_BAND_NAMES, 20))
-    rows = {
-        "synthetic, fifteenth generator": FIFTEENTH_GENERATOR,
-        "synthetic, sixteenth generator": SIXTEENTH_GENERATOR,
-        "synthetic, twentieth generator": TWENTIETH_GENERATOR,
-        "synthetic, twenty-first generator": "train",
+    for name, strength in WIDTH_ONLY_GENERATORS.items():
+        print(table_row(f"synthetic, {name}", aspect_by_width(synthetic_plates(strength, args.n)[0]), 20))
+    sets = {  # drawn once for this table and the placement table
+        "twentieth generator": synthetic_plates(TWENTIETH_GENERATOR, args.n),
+        "twenty-first generator": synthetic_plates("train", args.n),
     }
-    for name, strength in rows.items():
-        print(table_row(name, aspect_by_width(synthetic_plates(strength, args.n)[0]), 20))
+    for name, (images, _) in sets.items():
+        print(table_row(f"synthetic, {name}", aspect_by_width(images), 20))
     if real is not None:
         print(table_row("real one-row crops", aspect_by_width(real[0]), 20))
-    print_placement_table(args, real)
+        sets["real one-row crops"] = real
+    print_placement_table(args.model, sets)
     return 0
 
 

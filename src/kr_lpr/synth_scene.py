@@ -310,10 +310,9 @@ def compose(
     crop = _background(rng, width, height)
     crop += (warped[..., :3].astype(np.float32) - crop) * alpha
     boxes = project_boxes(matrix, boxes, width, height)
-    if flat:
-        return _crop_around_text(rng, crop, boxes, params["text_margin_x"], params["flat_margin_y"])
-    if fit != tall and rng.random() < params["text_crop_p"]:
-        return _crop_around_text(rng, crop, boxes, params["text_margin_x"], params["text_margin_y"])
+    if flat or (fit != tall and rng.random() < params["text_crop_p"]):
+        margin_y = params["flat_margin_y"] if flat else params["text_margin_y"]
+        return _crop_around_text(rng, crop, boxes, params["text_margin_x"], margin_y)
     return crop, boxes
 
 
