@@ -54,7 +54,12 @@ def predicted_extents(model_dir: str, images: list, batch_size: int = 64) -> np.
             if len(xs):
                 # Fractions of the resized image in the canvas are fractions of the image itself.
                 geometry = letterbox_geometry(
-                    image.width, image.height, processor.image_width, processor.image_height, processor.placement
+                    image.width,
+                    image.height,
+                    processor.image_width,
+                    processor.image_height,
+                    processor.placement,
+                    processor.max_stretch,
                 )
                 box = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], dtype=np.float32)
                 box -= [geometry.offset_x, geometry.offset_y] * 2

@@ -12,8 +12,9 @@ a layer far above its neighbours is the one to fix (as the per-step means were, 
 
 A small error in steps can still matter when the step is coarse for what follows, so the second
 table rounds the PyTorch forward (`kr_lpr.quantization`, ranges from the same calibration plates)
-at one tensor at a time and prints how far that alone moves the logits from float (mean absolute
-shift, floored as the uint8 output is) and the share of time steps whose top class changes.
+at one tensor at a time and prints how far that alone moves the logits from the forward with the kernels
+rounded and no activation rounded (mean absolute shift, floored as the uint8 output is) and the share of time
+steps whose top class changes.
 Synthetic plates only: the real crops stay for evaluation.
 """
 
@@ -91,11 +92,15 @@ def rounding_shifts(model: TinyLPRModel, calibration: np.ndarray, debug: np.ndar
     def logits(canvases: np.ndarray) -> np.ndarray:
         return floored_logits(torch_logits(model, canvases))
 
-    reference = logits(debug)
     prepare_quantization_aware(model)
     model.eval()
     logits(calibration)  # a first eval forward sets every range
     roundings = activation_roundings(model)
+    for rounding in roundings.values():
+        rounding.enabled = False
+    # The prepared forward rounds the kernels as the export does; weights off that grid (an average of
+    # quantization-aware stages) move the logits before any activation is rounded, so that is the reference.
+    reference = logits(debug)
     rows = []
     for name, rounding in roundings.items():
         for other in roundings.values():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -125,6 +126,7 @@ def test_config_and_labels_describe_the_model(bundle_dir, random_model_dir):
     processor = TinyLPRImageProcessor.from_pretrained(random_model_dir)
     assert config["input_height"] == 64 and config["input_width"] == 128
     assert config["placement"] == processor.placement and config["pad_value"] == processor.pad_value
+    assert config["max_stretch"] == processor.max_stretch
     assert config["scale"] == pytest.approx(1 / 255) and config["mean"] == 0
     assert config["blank_id"] == 0 and config["time_steps"] == 16 and config["num_classes"] == 68
     output = config["quantization"]["model_uint8.tflite"]["output"]
@@ -139,6 +141,24 @@ def test_script_inlines_the_package_codec_and_preprocessing(bundle_dir):
     assert script.count("from __future__ import annotations") == 1
     assert inspect.getsource(plate_codec_tinylpr.ctc_greedy_decode) in script
     assert script.count("\ndef letterbox(") == 1  # one implementation, not a copy
+
+
+def test_script_places_crops_as_its_config_says(bundle_dir, tmp_path):
+    """With `fill_width` and a `max_stretch` of its own in `config.json`, the script's canvas of a flat crop is the
+    image processor's with the same settings."""
+    bundle = tmp_path / "bundle"
+    shutil.copytree(bundle_dir, bundle)
+    config = json.loads((bundle / "config.json").read_text(encoding="utf-8"))
+    config.update(placement="fill_width", max_stretch=1.2)
+    (bundle / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    flat = tmp_path / "flat.png"
+    Image.fromarray(plate_images(1, seed=8)[0]).resize((400, 88)).save(flat)
+    code = "import json, sys, lpr_infer; canvas = lpr_infer.PlateRecognizer('.').letterbox(sys.argv[1])\n"
+    code += "print(json.dumps(canvas.tolist()))"
+    canvas = np.array(json.loads(run_snippet(edge_python("ai-edge-litert"), bundle, code, flat)), dtype=np.uint8)
+    expected, geometry = TinyLPRImageProcessor(placement="fill_width", max_stretch=1.2).letterbox(flat)
+    assert geometry.resized_height == round(88 * 0.32 * 1.2) and (canvas[:10] == 0).all()
+    np.testing.assert_array_equal(canvas, expected)
 
 
 @pytest.mark.parametrize("runtime", sorted(EDGE_VENVS))

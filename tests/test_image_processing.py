@@ -78,6 +78,20 @@ def test_fill_width_stretches_flat_crops_at_most_max_stretch_and_squeezes_tall_o
     assert (canvas[11:53] == 200).all() and (canvas[:11] == 0).all() and (canvas[53:] == 0).all()
 
 
+def test_max_stretch_sets_how_much_fill_width_stretches_flat_crops(tmp_path):
+    """1 letterboxes a flat crop; a larger `max_stretch` stretches it further, up to the full height; the value
+    travels in `preprocessor_config.json`."""
+    flat = np.full((88, 400), 200, np.uint8)
+    letterboxed = TinyLPRImageProcessor(placement="fill_width", max_stretch=1.0).letterbox(flat)[1]
+    assert letterboxed == letterbox_geometry(400, 88, 128, 64, "center")
+    assert letterbox_geometry(400, 88, 128, 64, "fill_width", max_stretch=2.0).resized_height == round(88 * 0.32 * 2)
+    assert letterbox_geometry(400, 88, 128, 64, "fill_width", max_stretch=5.0).resized_height == 64
+    TinyLPRImageProcessor(placement="fill_width", max_stretch=1.25).save_pretrained(tmp_path)
+    assert TinyLPRImageProcessor.from_pretrained(tmp_path).max_stretch == 1.25
+    with pytest.raises(ValueError, match="max_stretch"):
+        TinyLPRImageProcessor(max_stretch=0.5)
+
+
 @pytest.mark.parametrize(
     "bad, message",
     [(np.zeros((0, 10), np.uint8), "zero size"), (np.zeros((10, 10), np.float32), "uint8 or uint16"),

@@ -55,12 +55,14 @@ def test_fine_tune_from_folder(tmp_path):
     write_dataset(tmp_path / "plates", n=8, seed=2, split="val")
     code = train_main(["--init-from", str(base), "--data-dir", str(tmp_path / "plates"), "--output-dir",
                        str(tmp_path / "tuned"), "--max-steps", "4", "--set", "batch_size=8", "--set", "num_workers=0",
-                       "--set", "save_steps=4", "--set", "eval_steps=4", "--set", "placement=stretch"])  # fmt: skip
+                       "--set", "save_steps=4", "--set", "eval_steps=4", "--set", "placement=fill_width",
+                       "--set", "max_stretch=1.25"])  # fmt: skip
     assert code == 0
     tuned = TinyLPRModel.from_pretrained(tmp_path / "tuned" / "final")
     assert tuned.config.width_multiplier == 0.35
     assert TinyLPRImageProcessor.from_pretrained(base).placement == "center"
-    assert TinyLPRImageProcessor.from_pretrained(tmp_path / "tuned" / "final").placement == "stretch"
+    tuned_processor = TinyLPRImageProcessor.from_pretrained(tmp_path / "tuned" / "final")
+    assert (tuned_processor.placement, tuned_processor.max_stretch) == ("fill_width", 1.25)
 
 
 def test_quantization_aware_run_ends_with_kernels_on_the_int8_grid(tmp_path):
@@ -255,6 +257,26 @@ def test_compare_models_counts_the_plates_only_one_model_reads():
     assert compare_models.replaces_release(5000, 5030, sign_test_p=0.04)
     assert not compare_models.replaces_release(5000, 5004, sign_test_p=0.8)  # more, but within chance
     assert not compare_models.replaces_release(5030, 5000, sign_test_p=0.04)
+
+
+def test_max_stretch_study_reads_one_set_with_each_value_through_processor_variants(random_model_dir, tmp_path):
+    """`scripts/max_stretch_study.py`: the model's own value first, then the others, on the synthetic set and the
+    real crops; each variant writes its own processor files and links only the rest of the model."""
+    study = load_script("scripts/max_stretch_study.py")
+    variant = study.processor_variant(random_model_dir, tmp_path / "variant", 1.25)
+    processor = TinyLPRImageProcessor.from_pretrained(variant)
+    assert (processor.placement, processor.max_stretch) == ("fill_width", 1.25)
+    assert not (variant / "preprocessor_config.json").is_symlink() and not (variant / "labels.names").is_symlink()
+    assert (variant / "model.safetensors").resolve() == (random_model_dir / "model.safetensors").resolve()
+    write_dataset(tmp_path / "real", n=6, seed=3, split="test")
+    out = tmp_path / "study.json"
+    argv = ["--model", str(random_model_dir), "--values", "2", "1", "--n", "8", "--seed", "1",
+            "--real", str(tmp_path / "real"), "--json-out", str(out)]  # fmt: skip
+    assert study.main(argv) == 0
+    result = json.loads(out.read_text())
+    assert list(result["models"]) == ["max_stretch 1.5", "max_stretch 1", "max_stretch 2"]
+    assert all(row["plates"] == 8 for row in result["models"].values())
+    assert list(result["real"]) == list(result["models"]) and {c["crops"] for c in result["real"].values()} == {6}
 
 
 def test_compare_models_reads_the_same_sets_with_every_model(random_model_dir, tmp_path, capsys):

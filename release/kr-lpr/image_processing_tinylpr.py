@@ -9,7 +9,7 @@ import numpy as np
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 
 from .plate_codec_tinylpr import DEFAULT_TOKENS, LabelMap, decode_batch
-from .preprocessing_tinylpr import PLACEMENTS, letterbox, load_image, to_pixel_values
+from .preprocessing_tinylpr import MAX_STRETCH, PLACEMENTS, letterbox, load_image, to_pixel_values
 
 LABELS_FILE = "labels.names"
 
@@ -22,9 +22,10 @@ class TinyLPRImageProcessor(BaseImageProcessor):
         placement: where the resized plate sits in the padded canvas: "center" (default: a loose
             detector crop keeps its margins balanced), "top_left" (seeds 000 and 002), "stretch" (no
             padding: the crop is resized to fill the canvas, as tinyLPR and LPRNet resize theirs), or
-            "fill_width" (the release's: the full width, and the height stretched at most `MAX_STRETCH`
+            "fill_width" (the release's: the full width, and the height stretched at most `max_stretch`
             times more than the width, centred, so flat crops keep lettering of a readable shape).
         pad_value: grey level of the padding (0-255).
+        max_stretch: with "fill_width", how much more a crop's height may be stretched than its width (>= 1).
         labels: the token set, used by `post_process` to turn class ids into text.
     """
 
@@ -36,6 +37,7 @@ class TinyLPRImageProcessor(BaseImageProcessor):
         image_width: int = 128,
         placement: str = "center",
         pad_value: int = 0,
+        max_stretch: float = MAX_STRETCH,
         labels: list[str] | tuple[str, ...] = DEFAULT_TOKENS,
         **kwargs,
     ) -> None:
@@ -44,10 +46,13 @@ class TinyLPRImageProcessor(BaseImageProcessor):
             raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
         if not 0 <= pad_value <= 255:
             raise ValueError(f"pad_value must be in 0..255, got {pad_value}")
+        if not max_stretch >= 1:
+            raise ValueError(f"max_stretch must be at least 1, got {max_stretch}")
         self.image_height = image_height
         self.image_width = image_width
         self.placement = placement
         self.pad_value = pad_value
+        self.max_stretch = float(max_stretch)
         self.labels = list(labels)
         self.label_map = LabelMap(self.labels)
 
@@ -58,7 +63,9 @@ class TinyLPRImageProcessor(BaseImageProcessor):
 
     def letterbox(self, image) -> tuple[np.ndarray, object]:
         """One image (path, PIL or array) to a `(H, W)` uint8 canvas and its letterbox geometry."""
-        return letterbox(load_image(image), self.image_width, self.image_height, self.placement, self.pad_value)
+        return letterbox(
+            load_image(image), self.image_width, self.image_height, self.placement, self.pad_value, self.max_stretch
+        )
 
     def canvases(self, images, first_index: int = 0) -> np.ndarray:
         """Letterboxed `(N, H, W)` uint8 canvases of one image or a list; errors name the image's index."""

@@ -12,8 +12,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 PLACEMENTS = ("center", "top_left", "stretch", "fill_width")
-# "fill_width" stretches a crop's height at most this much more than its width: a flat one-row crop stretched to the
-# full height turns its lettering into tall slivers (`scripts/crop_aspect_study.py`).
+# "fill_width" stretches a crop's height at most this much more than its width by default: a flat one-row crop
+# stretched to the full height turns its lettering into tall slivers (`scripts/crop_aspect_study.py`,
+# `scripts/max_stretch_study.py`).
 MAX_STRETCH = 1.5
 # Pillow's decompression-bomb guard stops at ~179 MP; plates never need more than this.
 MAX_IMAGE_PIXELS = 50_000_000
@@ -91,16 +92,18 @@ def to_grayscale(image: Image.Image) -> Image.Image:
     return image.convert("L")
 
 
-def letterbox_geometry(width: int, height: int, target_width: int, target_height: int, placement: str) -> Letterbox:
+def letterbox_geometry(
+    width: int, height: int, target_width: int, target_height: int, placement: str, max_stretch: float = MAX_STRETCH
+) -> Letterbox:
     """Scale keeping aspect ratio so the image fits the target, then place it; "stretch" fills the target;
-    "fill_width" fills its width and its height up to `MAX_STRETCH` times the width's scale, centred."""
+    "fill_width" fills its width and its height up to `max_stretch` times the width's scale, centred."""
     if placement not in PLACEMENTS:
         raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
     if placement == "stretch":
         return Letterbox(target_width / width, target_height / height, 0, 0, target_width, target_height)
     if placement == "fill_width":
         scale_x = target_width / width
-        resized_height = max(1, min(target_height, round(height * scale_x * MAX_STRETCH)))
+        resized_height = max(1, min(target_height, round(height * scale_x * max_stretch)))
         offset_y = (target_height - resized_height) // 2
         return Letterbox(scale_x, resized_height / height, 0, offset_y, target_width, resized_height)
     scale = min(target_width / width, target_height / height)
@@ -119,11 +122,16 @@ def to_pixel_values(canvases: np.ndarray) -> np.ndarray:
 
 
 def letterbox(
-    image: Image.Image, target_width: int, target_height: int, placement: str = "center", pad_value: int = 0
+    image: Image.Image,
+    target_width: int,
+    target_height: int,
+    placement: str = "center",
+    pad_value: int = 0,
+    max_stretch: float = MAX_STRETCH,
 ) -> tuple[np.ndarray, Letterbox]:
     """Grayscale, resize to fit (`letterbox_geometry`) and pad: returns a `(H, W)` uint8 canvas and its geometry."""
     gray = to_grayscale(image)
-    geometry = letterbox_geometry(gray.width, gray.height, target_width, target_height, placement)
+    geometry = letterbox_geometry(gray.width, gray.height, target_width, target_height, placement, max_stretch)
     resized = gray.resize((geometry.resized_width, geometry.resized_height), Image.Resampling.BILINEAR)
     canvas = np.full((target_height, target_width), pad_value, dtype=np.uint8)
     canvas[

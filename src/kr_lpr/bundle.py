@@ -67,8 +67,8 @@ Edge TPU (libedgetpu + the model, compiled with `edgetpu_compiler {uint8}`), els
 1. Grayscale (alpha composited on white), resize keeping the aspect ratio (bilinear) to fit
    `input_width` x `input_height`, paste into a canvas filled with `pad_value` at `placement`
    (`stretch`: resize to `input_width` x `input_height` exactly, no padding; `fill_width`: resize to
-   `input_width` wide and at most 1.5 times as much taller as the aspect ratio allows, up to `input_height`,
-   and centre it vertically).
+   `input_width` wide and at most `max_stretch` times as much taller as the aspect ratio allows, up to
+   `input_height`, and centre it vertically).
 2. Float models: pixels x `scale` (1/255), minus `mean` (0); TFLite input is NHWC `(1, H, W, 1)`,
    ONNX is NCHW `(N, 1, H, W)`. The uint8 model takes the canvas bytes as they are (scale 1/255,
    zero point 0).
@@ -128,6 +128,7 @@ def bundle_config(config: TinyLPRConfig, processor: TinyLPRImageProcessor, expor
         "input_channels": config.num_channels,
         "placement": processor.placement,
         "pad_value": processor.pad_value,
+        "max_stretch": processor.max_stretch,
         "scale": 1 / 255,
         "mean": 0.0,
         "blank_id": config.blank_id,

@@ -223,7 +223,12 @@ class PlateRecognizer:
     def letterbox(self, image) -> np.ndarray:
         config = self.config
         canvas, _ = letterbox(
-            load_image(image), config["input_width"], config["input_height"], config["placement"], config["pad_value"]
+            load_image(image),
+            config["input_width"],
+            config["input_height"],
+            config["placement"],
+            config["pad_value"],
+            config["max_stretch"],
         )
         return canvas
 

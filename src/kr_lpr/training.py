@@ -34,6 +34,8 @@ MODEL_FIELDS = (
     "image_height", "image_width", "width_multiplier", "feature_channels", "time_steps", "classifier_dropout",
     "focal_alpha", "focal_gamma", "mask_loss_weight", "center_loss_weight",
 )  # fmt: skip
+# Fields of TinyLPRImageProcessor that a training config may set, from scratch or on `init_from`'s processor.
+PROCESSOR_FIELDS = ("placement", "max_stretch")
 
 
 class LPRTrainer(Trainer):
@@ -142,6 +144,7 @@ class TrainConfig:
     num_threads: int = 0  # torch intra-op threads; 0 keeps torch's default
     quantization_aware: bool = False  # simulate the uint8 export's rounding (see kr_lpr.quantization)
     placement: str | None = None  # the processor's placement ("stretch" fills the canvas); None keeps init_from's
+    max_stretch: float | None = None  # the processor's cap on the "fill_width" stretch; None keeps init_from's
     seed: int = 0
     # model, from scratch only: None keeps TinyLPRConfig's default
     image_height: int | None = None
@@ -214,7 +217,8 @@ class EncodeSynthetic:
 
 
 def build_model(config: TrainConfig) -> tuple[TinyLPRModel, TinyLPRImageProcessor]:
-    """The model and processor of `init_from`, or new ones; the processor takes the config's `placement` if set."""
+    """The model and processor of `init_from`, or new ones; the processor takes the config's `PROCESSOR_FIELDS`
+    that are set."""
     if config.init_from:
         model = TinyLPRModel.from_pretrained(config.init_from)
         processor = TinyLPRImageProcessor.from_pretrained(config.init_from)
@@ -226,8 +230,9 @@ def build_model(config: TrainConfig) -> tuple[TinyLPRModel, TinyLPRImageProcesso
         processor = TinyLPRImageProcessor(
             model_config.image_height, model_config.image_width, labels=model_config.labels
         )
-    if config.placement:  # through the constructor, which checks the value
-        processor = TinyLPRImageProcessor.from_dict({**processor.to_dict(), "placement": config.placement})
+    overrides = {name: getattr(config, name) for name in PROCESSOR_FIELDS if getattr(config, name) is not None}
+    if overrides:  # through the constructor, which checks the values
+        processor = TinyLPRImageProcessor.from_dict({**processor.to_dict(), **overrides})
     return model, processor
 
 
