@@ -19,7 +19,7 @@ least `small_plate_px` wide cut flat around their text).
 A third table reads the real one-row crops and the twentieth and twenty-first generators' plates with the model's
 processor set to each placement, `stretch` (the crop resized to fill the input, so a flat crop's lettering is
 stretched tall), `center` (letterboxed, the lettering keeps its shape) and `fill_width` (the full width, the height
-stretched at most `MAX_STRETCH` times more), by finer bands of height over width.
+stretched at most the processor's `max_stretch` times more), by finer bands of height over width.
 """
 
 from __future__ import annotations
