@@ -43,7 +43,6 @@ from plate_study import (
 )
 
 from kr_lpr import LicensePlateRecognizer
-from kr_lpr.image_processing_tinylpr import TinyLPRImageProcessor
 
 BANDS = ((0.0, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, np.inf))  # crop height over width
 PLACEMENT_BANDS = ((0.0, 0.25), (0.25, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, np.inf))
@@ -71,7 +70,7 @@ def band_accuracy(
 def placed(model: str, placement: str) -> LicensePlateRecognizer:
     """The PyTorch reader of `model` with its processor's placement replaced."""
     recognizer = LicensePlateRecognizer(model, backend="torch")
-    recognizer.processor = TinyLPRImageProcessor.from_dict({**recognizer.processor.to_dict(), "placement": placement})
+    recognizer.processor = recognizer.processor.updated(placement=placement)
     return recognizer
 
 

@@ -32,8 +32,7 @@ def processor_variant(model: Path, folder: Path, max_stretch: float) -> Path:
     """A model folder that reads with `fill_width` and `max_stretch`, linking the files of `model` that the
     processor does not write (the processor first, so nothing is written through a link into `model`)."""
     processor = TinyLPRImageProcessor.from_pretrained(model)
-    variant = {**processor.to_dict(), "placement": "fill_width", "max_stretch": max_stretch}
-    TinyLPRImageProcessor.from_dict(variant).save_pretrained(folder)
+    processor.updated(placement="fill_width", max_stretch=max_stretch).save_pretrained(folder)
     for path in model.iterdir():
         if not (folder / path.name).exists():
             (folder / path.name).symlink_to(path.resolve())
@@ -62,9 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         folders = {
             f"max_stretch {value:g}": processor_variant(args.model, Path(tmp) / f"{value:g}", value) for value in values
         }
-        renamed = {str(folder): name for name, folder in folders.items()}
         result = compare([str(folder) for folder in folders.values()], [args.seed], args.n)
-        result["models"] = {renamed[folder]: row for folder, row in result["models"].items()}
+        result["models"] = {name: result["models"][str(folder)] for name, folder in folders.items()}
         result["model"] = os.path.relpath(args.model, ROOT)  # the same wherever the script runs from
         print(format_comparison(result))
         if args.real.is_dir():

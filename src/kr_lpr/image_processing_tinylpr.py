@@ -56,6 +56,11 @@ class TinyLPRImageProcessor(BaseImageProcessor):
         self.labels = list(labels)
         self.label_map = LabelMap(self.labels)
 
+    def updated(self, **settings) -> TinyLPRImageProcessor:
+        """A new processor with `settings` (`placement=...`, `max_stretch=...`) replaced, checked as the constructor
+        checks them."""
+        return TinyLPRImageProcessor.from_dict({**self.to_dict(), **settings})
+
     def to_dict(self) -> dict:
         output = super().to_dict()
         output.pop("label_map", None)

@@ -231,9 +231,7 @@ def build_model(config: TrainConfig) -> tuple[TinyLPRModel, TinyLPRImageProcesso
             model_config.image_height, model_config.image_width, labels=model_config.labels
         )
     overrides = {name: getattr(config, name) for name in PROCESSOR_FIELDS if getattr(config, name) is not None}
-    if overrides:  # through the constructor, which checks the values
-        processor = TinyLPRImageProcessor.from_dict({**processor.to_dict(), **overrides})
-    return model, processor
+    return model, processor.updated(**overrides)
 
 
 def build_datasets(config: TrainConfig, processor, model_config: TinyLPRConfig, start_step: int):
