@@ -2,12 +2,13 @@
 
     python scripts/sharpness_study.py [--model release/kr-lpr] [--real ../shared/data/real_kr] [--n 1000]
 
-Fine detail is measured on what the model sees: the crop letterboxed to the model's input as the image
-processor does, padding left out. It is the mean absolute difference between that picture and a copy of it
-at half the resolution, over the picture's standard deviation: the share of its contrast held in detail finer
-than two input pixels. Blur lowers it; sharpening halos, noise and compression ringing raise it. This prints,
-per band of crop width in pixels, how many crops fall in it, the share read exactly and the median fine
-detail, for the real one-row crops and for the same white one-row plates (`train` preset, seed 11) drawn by:
+Fine detail is measured on the crop letterboxed to the model's input with its aspect ratio kept (placement
+"center", the processor's of the stages it was written for), padding left out. It is the mean absolute difference
+between that picture and a copy of it at half the resolution, over the picture's standard deviation: the share of
+its contrast held in detail finer than two input pixels. Blur lowers it; sharpening halos, noise and compression
+ringing raise it. This prints, per band of crop width in pixels, how many crops fall in it, the share read exactly
+and the median fine detail, for the real one-row crops and for the same white one-row plates (`train` preset,
+seed 11) drawn by:
 - fourteenth generator: never sharpened (`sharpen_p` 0);
 - fifteenth generator: seven crops in ten sharpened at the pixel scale;
 - sixteenth generator: plates under 160 px cut tall as detectors box them;
@@ -50,7 +51,7 @@ VARIANTS = {
 
 def fine_detail(image: Image.Image, width: int, height: int) -> float:
     """The share of the letterboxed picture's contrast held in detail finer than two pixels."""
-    canvas, box = letterbox(image, width, height)
+    canvas, box = letterbox(image, width, height, "center")
     picture = canvas[box.offset_y :, box.offset_x :][: box.resized_height, : box.resized_width].astype(np.float32)
     half = (max(1, picture.shape[1] // 2), max(1, picture.shape[0] // 2))
     coarse = cv2.resize(cv2.resize(picture, half, interpolation=cv2.INTER_AREA), picture.shape[::-1])

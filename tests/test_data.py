@@ -247,8 +247,8 @@ def test_encode_matches_processor_and_one_row_masks_follow_boxes(tmp_path: Path,
 
     masks = encoded["char_masks"].numpy()
     assert masks.dtype == np.uint8 and masks.shape == (16, 64, 128)
-    # 200x50 -> 128x32 (scale 0.64), centred: 16 px of padding above
-    expected = np.rint(ONE_ROW_BOXES * 0.64 + [0, 16, 0, 16]).astype(int)
+    # 200x50, fill_width: 128 wide (x 0.64) and 48 tall (x 0.64 x 1.5 = 0.96), centred: 8 rows of padding above
+    expected = np.rint(ONE_ROW_BOXES * [0.64, 0.96, 0.64, 0.96] + [0, 8, 0, 8]).astype(int)
     pixels = encoded["pixel_values"][0].numpy()
     for i, (x1, y1, x2, y2) in enumerate(expected):
         ys, xs = np.nonzero(masks[2 * i])

@@ -1,5 +1,8 @@
+import json
+
 import numpy as np
 import pytest
+from conftest import REPO_ROOT
 from PIL import Image
 
 from kr_lpr import TinyLPRImageProcessor
@@ -76,6 +79,15 @@ def test_fill_width_stretches_flat_crops_at_most_max_stretch_and_squeezes_tall_o
         )
     canvas, _ = TinyLPRImageProcessor(placement="fill_width").letterbox(np.full((88, 400), 200, np.uint8))
     assert (canvas[11:53] == 200).all() and (canvas[:11] == 0).all() and (canvas[53:] == 0).all()
+
+
+def test_a_new_processor_fits_crops_as_the_release_does():
+    """Training from scratch, or `TinyLPRImageProcessor()` beside other weights, reads crops as the release does."""
+    release = json.loads((REPO_ROOT / "release" / "kr-lpr" / "preprocessor_config.json").read_text(encoding="utf-8"))
+    new = TinyLPRImageProcessor().to_dict()
+    shared = new.keys() & release.keys()
+    assert shared >= {"placement", "max_stretch", "image_height", "image_width", "pad_value", "labels"}
+    assert {name: new[name] for name in shared} == {name: release[name] for name in shared}
 
 
 def test_max_stretch_sets_how_much_fill_width_stretches_flat_crops(tmp_path):

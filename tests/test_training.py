@@ -55,14 +55,15 @@ def test_fine_tune_from_folder(tmp_path):
     write_dataset(tmp_path / "plates", n=8, seed=2, split="val")
     code = train_main(["--init-from", str(base), "--data-dir", str(tmp_path / "plates"), "--output-dir",
                        str(tmp_path / "tuned"), "--max-steps", "4", "--set", "batch_size=8", "--set", "num_workers=0",
-                       "--set", "save_steps=4", "--set", "eval_steps=4", "--set", "placement=fill_width",
+                       "--set", "save_steps=4", "--set", "eval_steps=4", "--set", "placement=stretch",
                        "--set", "max_stretch=1.25"])  # fmt: skip
     assert code == 0
     tuned = TinyLPRModel.from_pretrained(tmp_path / "tuned" / "final")
     assert tuned.config.width_multiplier == 0.35
-    assert TinyLPRImageProcessor.from_pretrained(base).placement == "center"
+    base_processor = TinyLPRImageProcessor.from_pretrained(base)
+    assert (base_processor.placement, base_processor.max_stretch) == ("fill_width", 1.5)  # a new processor's
     tuned_processor = TinyLPRImageProcessor.from_pretrained(tmp_path / "tuned" / "final")
-    assert (tuned_processor.placement, tuned_processor.max_stretch) == ("fill_width", 1.25)
+    assert (tuned_processor.placement, tuned_processor.max_stretch) == ("stretch", 1.25)
 
 
 def test_quantization_aware_run_ends_with_kernels_on_the_int8_grid(tmp_path):

@@ -9,7 +9,14 @@ import numpy as np
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 
 from .plate_codec_tinylpr import DEFAULT_TOKENS, LabelMap, decode_batch
-from .preprocessing_tinylpr import MAX_STRETCH, PLACEMENTS, letterbox, load_image, to_pixel_values
+from .preprocessing_tinylpr import (
+    DEFAULT_PLACEMENT,
+    MAX_STRETCH,
+    PLACEMENTS,
+    letterbox,
+    load_image,
+    to_pixel_values,
+)
 
 LABELS_FILE = "labels.names"
 
@@ -19,11 +26,11 @@ class TinyLPRImageProcessor(BaseImageProcessor):
 
     Args:
         image_height, image_width: model input size.
-        placement: where the resized plate sits in the padded canvas: "center" (default: a loose
-            detector crop keeps its margins balanced), "top_left" (seeds 000 and 002), "stretch" (no
-            padding: the crop is resized to fill the canvas, as tinyLPR and LPRNet resize theirs), or
-            "fill_width" (the release's: the full width, and the height stretched at most `max_stretch`
-            times more than the width, centred, so flat crops keep lettering of a readable shape).
+        placement: how the plate fits the canvas: "fill_width" (default, the release's: the full width,
+            and the height stretched at most `max_stretch` times more than the width, centred, so flat
+            crops keep lettering of a readable shape), "center" (aspect ratio kept, padded around: stages
+            1-51), "top_left" (aspect ratio kept, padded right and below: seeds 000 and 002), or "stretch"
+            (no padding: the crop is resized to fill the canvas, as tinyLPR and LPRNet resize theirs).
         pad_value: grey level of the padding (0-255).
         max_stretch: with "fill_width", how much more a crop's height may be stretched than its width (>= 1).
         labels: the token set, used by `post_process` to turn class ids into text.
@@ -35,7 +42,7 @@ class TinyLPRImageProcessor(BaseImageProcessor):
         self,
         image_height: int = 64,
         image_width: int = 128,
-        placement: str = "center",
+        placement: str = DEFAULT_PLACEMENT,
         pad_value: int = 0,
         max_stretch: float = MAX_STRETCH,
         labels: list[str] | tuple[str, ...] = DEFAULT_TOKENS,

@@ -12,6 +12,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 PLACEMENTS = ("center", "top_left", "stretch", "fill_width")
+# The release's placement since stage 56 (README "Flat crops"; `scripts/crop_aspect_study.py` reads the crops with
+# it, "stretch" and "center").
+DEFAULT_PLACEMENT = "fill_width"
 # "fill_width" stretches a crop's height at most this much more than its width by default: a flat one-row crop
 # stretched to the full height turns its lettering into tall slivers (`scripts/crop_aspect_study.py`,
 # `scripts/max_stretch_study.py`).
@@ -125,7 +128,7 @@ def letterbox(
     image: Image.Image,
     target_width: int,
     target_height: int,
-    placement: str = "center",
+    placement: str = DEFAULT_PLACEMENT,
     pad_value: int = 0,
     max_stretch: float = MAX_STRETCH,
 ) -> tuple[np.ndarray, Letterbox]:

@@ -143,8 +143,8 @@ class TrainConfig:
     num_workers: int = 1
     num_threads: int = 0  # torch intra-op threads; 0 keeps torch's default
     quantization_aware: bool = False  # simulate the uint8 export's rounding (see kr_lpr.quantization)
-    placement: str | None = None  # the processor's placement ("stretch" fills the canvas); None keeps init_from's
-    max_stretch: float | None = None  # the processor's cap on the "fill_width" stretch; None keeps init_from's
+    placement: str | None = None  # the processor's placement; None keeps init_from's or a new processor's
+    max_stretch: float | None = None  # the processor's cap on the "fill_width" stretch; None as placement
     seed: int = 0
     # model, from scratch only: None keeps TinyLPRConfig's default
     image_height: int | None = None
