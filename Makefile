@@ -25,7 +25,7 @@ install-all: $(VENV)/.all
 
 # Clean runtimes for the deployment bundle's tests: the common edge profile (tflite-runtime 2.14
 # needs numpy<2) and LiteRT. Only numpy, Pillow and the runtime: nothing of kr_lpr or torch.
-# Pillow as in .venv (gradio caps it below 13): Pillow 13 resizes some pixels one grey level differently.
+# Pillow as in .venv (gradio caps it below 13): Pillow 13 resizes some crops differently.
 .venv-edge-tflite/.done:
 	$(PYTHON) -m venv .venv-edge-tflite
 	.venv-edge-tflite/bin/python -m pip install -q "tflite-runtime==2.14.0" "numpy<2" "pillow<13"

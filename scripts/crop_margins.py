@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from kr_lpr.evaluation import select_records
 from kr_lpr.image_processing_tinylpr import TinyLPRImageProcessor
 from kr_lpr.modeling_tinylpr import TinyLPRModel
-from kr_lpr.preprocessing_tinylpr import letterbox_geometry, load_image
+from kr_lpr.preprocessing_tinylpr import load_image, to_pixel_values
 from kr_lpr.synth import plate_rng, render_plate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,22 +45,15 @@ def predicted_extents(model_dir: str, images: list, batch_size: int = 64) -> np.
     model = TinyLPRModel.from_pretrained(model_dir).eval()
     rows = []
     for start in tqdm(range(0, len(images), batch_size), desc="masks", unit="batch"):
-        batch = images[start : start + batch_size]
-        pixel_values = processor(batch, return_tensors="pt")["pixel_values"]
+        # The processor's own letterbox, once: its canvases feed the model and its geometry maps the masks back.
+        letterboxed = [processor.letterbox(image) for image in images[start : start + batch_size]]
+        pixel_values = torch.from_numpy(to_pixel_values(np.stack([canvas for canvas, _ in letterboxed])))
         with torch.no_grad():
             masks = model(pixel_values, output_masks=True).mask_logits.sigmoid().amax(dim=1).numpy()
-        for image, mask in zip(batch, masks):
+        for (_, geometry), mask in zip(letterboxed, masks):
             ys, xs = np.nonzero(mask > 0.5)
             if len(xs):
                 # Fractions of the resized image in the canvas are fractions of the image itself.
-                geometry = letterbox_geometry(
-                    image.width,
-                    image.height,
-                    processor.image_width,
-                    processor.image_height,
-                    processor.placement,
-                    processor.max_stretch,
-                )
                 box = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], dtype=np.float32)
                 box -= [geometry.offset_x, geometry.offset_y] * 2
                 rows.append(extent_fractions(box, geometry.resized_width, geometry.resized_height))

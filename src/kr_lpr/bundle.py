@@ -42,8 +42,8 @@ the plate text (e.g. `12가3456`, `서울12가3456`), its confidence and whether
     pip install numpy pillow ai-edge-litert     # or: tflite-runtime "numpy<2" pillow / onnxruntime
     python {script} plate.jpg more/*.png [--json] [--beam] [--model model_float32.tflite]
 
-The model card's figures were measured with Pillow 12: Pillow 13 resizes some pixels of a crop one grey level
-differently, so `pillow<13` reproduces them exactly.
+The model card's figures were measured with Pillow 12: Pillow 13 resizes some crops slightly differently, so
+`pillow<13` reproduces them exactly.
 
 By default `{script}` runs the fastest model the installed runtime can run: `{edgetpu}` on a Coral
 Edge TPU (libedgetpu + the model, compiled with `edgetpu_compiler {uint8}`), else `{uint8}`, else
