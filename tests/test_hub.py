@@ -39,6 +39,8 @@ EVAL_REAL = {
     "plate_accuracy": 0.8932, "plate_accuracy_format_filter": 0.9075, "char_accuracy": 0.9812,
     "by_layout": {"one-row": {"n": 250, "plate_accuracy": 0.912}, "two-row": {"n": 31, "plate_accuracy": 0.7419}},
     "by_style": {"white": {"n": 230, "plate_accuracy": 0.9174}, "green-two-row": {"n": 51, "plate_accuracy": 0.7843}},
+    "by_token_kind": {"digit": {"n": 1720, "accuracy": 0.9965, "plates_misread": 6},
+                      "hangul": {"n": 281, "accuracy": 0.9466, "plates_misread": 15}},
     "throughput_plates_per_s": 845.2,
     "errors": [{"file": "../shared/data/real_kr/crop_0042.jpg", "label": "98무7513", "prediction": "98무7518"}],
 }  # fmt: skip
@@ -190,6 +192,7 @@ def test_model_card_metadata_and_tables_come_from_the_reports(hub_repo):
     assert results[("kr-lpr-synthetic", "Plate accuracy (exact match)")] == EVAL_SYNTH["plate_accuracy"]
     text = card.text
     assert "| two-row | 31 | 74.19 % |" in text and "| green-two-row | 51 | 78.43 % |" in text
+    assert "| hangul | 281 | 94.66 % | 15 |" in text
     assert "| tflite-uint8 | 266 KiB | 0.431 ms | 0.356 ms | 3,811 plates/s |" in text
     assert "| recognizer-e2e |  | 0.812 ms | 0.701 ms | n/a plates/s |" in text
     assert f'AutoModel.from_pretrained("{REPO_ID}", trust_remote_code=True)' in text

@@ -169,6 +169,18 @@ def test_plate_metrics_hand_built():
     assert metrics["by_confidence"]["0.9"] == {"kept": 0.25, "plate_accuracy": 1.0}
 
 
+def test_token_kind_accuracy_charges_each_edit_to_the_reference_token():
+    by_kind = plate_metrics(
+        ["12허3457", "34나567", "서울56다7890", "경기12가3456"],
+        ["12하3456", "34나5678", "56다7890", "부산12가3456"],
+    )["by_token_kind"]
+    assert by_kind == {
+        "digit": {"n": 24, "accuracy": 1 - 2 / 24, "plates_misread": 2},
+        "hangul": {"n": 4, "accuracy": 0.75, "plates_misread": 1},
+        "region": {"n": 1, "accuracy": 0.0, "plates_misread": 1},
+    }
+
+
 def test_misreadings_align_substitutions_misses_and_extras():
     assert aligned_misreadings(list("12가3451"), list("12가3457")) == [("7", "1")]
     assert aligned_misreadings(list("12가345"), list("12가3456")) == [("6", "")]
@@ -194,6 +206,7 @@ def test_compute_metrics_from_logits():
     labels = np.array([ids + [-100]])
     metrics = build_compute_metrics(label_map)(EvalPrediction(predictions=logits, label_ids=labels))
     assert metrics["plate_accuracy"] == 1.0 and metrics["char_accuracy"] == 1.0
+    assert metrics["digit_accuracy"] == 1.0 and metrics["hangul_accuracy"] == 1.0
 
 
 def test_evaluate_command_writes_documented_json(tmp_path):
@@ -205,7 +218,7 @@ def test_evaluate_command_writes_documented_json(tmp_path):
     assert code == 0
     report = json.loads(out.read_text())
     assert {"model", "data", "backend", "n", "plate_accuracy", "plate_accuracy_format_filter", "char_accuracy",
-            "by_layout", "by_style", "by_confidence", "misreadings", "throughput_plates_per_s",
+            "by_layout", "by_style", "by_token_kind", "by_confidence", "misreadings", "throughput_plates_per_s",
             "errors"} <= set(report)  # fmt: skip
     assert report["n"] == 6 and len(report["errors"]) == round(6 * (1 - report["plate_accuracy"]))
     assert bool(report["misreadings"]) == bool(report["errors"])

@@ -91,6 +91,9 @@ def format_table(report: dict) -> str:
     for group in ("by_layout", "by_style"):
         for name, values in report[group].items():
             lines.append(f"  {group[3:]:<7}{name:<14} n={values['n']:<5} {values['plate_accuracy']:.2%}")
+    for kind, values in report["by_token_kind"].items():
+        misread = f"misread on {values['plates_misread']} plates"
+        lines.append(f"  token  {kind:<14} n={values['n']:<5} {values['accuracy']:.2%}  {misread}")
     for threshold, values in report["by_confidence"].items():
         lines.append(
             f"  confidence >= {threshold:<6} kept {values['kept']:<7.2%} accuracy {values['plate_accuracy']:.2%}"

@@ -1,4 +1,5 @@
-"""Plate recognition metrics: exact match, exact match with the format filter, character accuracy, misreadings."""
+"""Plate recognition metrics: exact match, exact match with the format filter, character accuracy by token kind,
+misreadings."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from .plate_codec_tinylpr import LabelMap, decode_batch
+from .plate_codec_tinylpr import DIGITS, HANGUL, REGIONS, LabelMap, decode_batch
 
 
 def _edit_table(a: list[str], b: list[str]) -> list[list[int]]:
@@ -41,6 +42,12 @@ def aligned_misreadings(prediction: list[str], reference: list[str]) -> list[tup
 
 CONFIDENCE_THRESHOLDS = (0.3, 0.5, 0.7, 0.9)
 TOP_MISREADINGS = 10
+TOKEN_KINDS = {"digit": frozenset(DIGITS), "hangul": frozenset(HANGUL), "region": frozenset(REGIONS)}
+
+
+def token_kind(token: str) -> str:
+    """`digit`, `hangul` or `region` for a plate token of the default label set, `other` for any other."""
+    return next((kind for kind, tokens in TOKEN_KINDS.items() if token in tokens), "other")
 
 
 def plate_metrics(
@@ -63,9 +70,11 @@ def plate_metrics(
             `CONFIDENCE_THRESHOLDS` the share of plates read at least that confidently and their accuracy.
 
     Character accuracy is `1 - edits / reference_length`, summed over plates, with the edits of a shortest
-    alignment (`aligned_misreadings`). `misreadings` lists the `TOP_MISREADINGS` most frequent of those edits,
-    `{"label", "read_as", "count"}` (most first; "" for a missed or an extra token): where the generator or the
-    training data should look next.
+    alignment (`aligned_misreadings`). `by_token_kind` splits it by the kind of reference token (`token_kind`):
+    per kind, `{"n": tokens, "accuracy": 1 - edits / n, "plates_misread": plates with an edit on such a token}`;
+    an extra predicted token belongs to no reference token and counts in `char_accuracy` only. `misreadings` lists
+    the `TOP_MISREADINGS` most frequent edits, `{"label", "read_as", "count"}` (most first; "" for a missed or an
+    extra token): where the generator or the training data should look next.
     """
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
@@ -73,16 +82,26 @@ def plate_metrics(
     correct = np.array([p == r for p, r in zip(predictions, references)], dtype=bool)
     errors = total = 0
     edits = Counter()
+    kind_tokens, kind_edits, kind_plates = Counter(), Counter(), Counter()
     for prediction, reference in zip(predictions, references):
         reference_tokens = label_map.split(reference)
         plate_edits = aligned_misreadings(_tokens(label_map, prediction), reference_tokens)
         errors += min(len(reference_tokens), len(plate_edits))
         total += len(reference_tokens)
         edits.update(plate_edits)
+        kind_tokens.update(map(token_kind, reference_tokens))
+        edited_kinds = [token_kind(label) for label, _ in plate_edits if label]
+        kind_edits.update(edited_kinds)
+        kind_plates.update(set(edited_kinds))
     metrics = {
         "n": len(references),
         "plate_accuracy": float(correct.mean()) if len(correct) else 0.0,
         "char_accuracy": 1 - errors / total if total else 0.0,
+        "by_token_kind": {
+            kind: {"n": n, "accuracy": 1 - kind_edits[kind] / n, "plates_misread": kind_plates[kind]}
+            for kind in (*TOKEN_KINDS, "other")
+            if (n := kind_tokens[kind])
+        },
         "misreadings": [
             {"label": label, "read_as": read, "count": n} for (label, read), n in edits.most_common(TOP_MISREADINGS)
         ],
@@ -140,6 +159,8 @@ def build_compute_metrics(label_map: LabelMap, format_filter: bool = True):
         filtered = [r["text"] for r in decode_batch(logits, label_map, "beam")] if format_filter else None
         metrics = plate_metrics(predictions, references, filtered, label_map=label_map)
         del metrics["n"], metrics["misreadings"]  # the Trainer logs scalar figures only
+        for kind, figures in metrics.pop("by_token_kind").items():
+            metrics[f"{kind}_accuracy"] = figures["accuracy"]
         return metrics
 
     return compute_metrics
