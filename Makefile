@@ -26,14 +26,16 @@ install-all: $(VENV)/.all
 # Clean runtimes for the deployment bundle's tests: the common edge profile (tflite-runtime 2.14
 # needs numpy<2) and LiteRT. Only numpy, Pillow and the runtime: nothing of kr_lpr or torch.
 # Pillow as in .venv (gradio caps it below 13): Pillow 13 resizes some crops differently.
+EDGE_PILLOW := "pillow<13"
+
 .venv-edge-tflite/.done:
 	$(PYTHON) -m venv .venv-edge-tflite
-	.venv-edge-tflite/bin/python -m pip install -q "tflite-runtime==2.14.0" "numpy<2" "pillow<13"
+	.venv-edge-tflite/bin/python -m pip install -q "tflite-runtime==2.14.0" "numpy<2" $(EDGE_PILLOW)
 	touch $@
 
 .venv-edge-litert/.done:
 	$(PYTHON) -m venv .venv-edge-litert
-	.venv-edge-litert/bin/python -m pip install -q ai-edge-litert numpy "pillow<13"
+	.venv-edge-litert/bin/python -m pip install -q ai-edge-litert numpy $(EDGE_PILLOW)
 	touch $@
 
 edge-venvs: .venv-edge-tflite/.done .venv-edge-litert/.done
