@@ -671,6 +671,23 @@ def test_style_weights_reweight_the_training_mix_and_leave_the_default_stream_un
         SyntheticPlateStream(strength={"style_weights": {"green": -1.0}})
 
 
+def test_hangul_weights_draw_the_named_syllables_more_often_within_each_style():
+    def syllables(hangul_weights, n: int = 3000) -> Counter:
+        draws = [sample_plate_text(plate_rng(5, index), "white", None, hangul_weights) for index in range(n)]
+        return Counter(text[2] for text, _, _ in draws)
+
+    uniform, weighted = syllables(None), syllables({"가": 4.0, "거": 4.0, "바": 9.0})
+    assert uniform == syllables({})  # no weights: the evaluation sets' stream, draw for draw
+    # white plates print 35 syllables: 가 and 거 at 4 of 41 weight units each, 바 (commercial) never
+    assert weighted["가"] / 3000 == pytest.approx(4 / 41, abs=0.025) and "바" not in weighted
+    assert uniform["가"] / 3000 == pytest.approx(1 / 35, abs=0.01)
+    assert render_plate(plate_rng(5, 0), {"hangul_weights": {"가": 1e9}}, "white")["text"][2] == "가"
+    with pytest.raises(ValueError, match="unknown syllables"):
+        SyntheticPlateStream(strength={"hangul_weights": {"A": 2.0}})
+    with pytest.raises(ValueError, match="positive"):
+        SyntheticPlateStream(strength={"hangul_weights": {"가": 0.0}})
+
+
 def test_two_row_small_rules_off_cuts_two_row_crops_tighter_and_leaves_one_row_plates_alone():
     """With `two_row_small_rules` False the small two-row plates are neither squeezed nor cut tall, as real two-row
     crops are not; every one-row plate is drawn byte for byte as before."""

@@ -169,16 +169,33 @@ def test_plate_metrics_hand_built():
     assert metrics["by_confidence"]["0.9"] == {"kept": 0.25, "plate_accuracy": 1.0}
 
 
-def test_token_kind_accuracy_charges_each_edit_to_the_reference_token():
-    by_kind = plate_metrics(
+def test_token_accuracy_charges_each_edit_to_the_reference_token():
+    metrics = plate_metrics(
         ["12허3457", "34나567", "서울56다7890", "경기12가3456"],
         ["12하3456", "34나5678", "56다7890", "부산12가3456"],
-    )["by_token_kind"]
-    assert by_kind == {
+    )
+    assert list(metrics["by_token"])[:3] == ["0", "1", "2"]  # label order
+    assert metrics["by_token"]["하"] == {"n": 1, "accuracy": 0.0}
+    assert metrics["by_token"]["6"] == {"n": 4, "accuracy": 0.75}
+    assert metrics["by_token"]["8"] == {"n": 2, "accuracy": 0.5}
+    assert metrics["by_token"]["가"] == {"n": 1, "accuracy": 1.0} and "서울" not in metrics["by_token"]
+    assert metrics["by_token_kind"] == {
         "digit": {"n": 24, "accuracy": 1 - 2 / 24, "plates_misread": 2},
         "hangul": {"n": 4, "accuracy": 0.75, "plates_misread": 1},
         "region": {"n": 1, "accuracy": 0.0, "plates_misread": 1},
     }
+
+
+def test_hangul_weights_draw_syllables_read_worse_than_average_more_often():
+    """`scripts/hangul_weights.py`: weight = error / mean error over syllable tokens, between 1 and the cap."""
+    syllable_weights = load_script("scripts/hangul_weights.py").syllable_weights
+    by_token = {"1": {"n": 50, "accuracy": 0.5}, "가": {"n": 100, "accuracy": 0.8}, "거": {"n": 100, "accuracy": 0.95},
+                "마": {"n": 100, "accuracy": 0.25}, "서울": {"n": 10, "accuracy": 0.0}}  # fmt: skip
+    weights = {token: figures["weight"] for token, figures in syllable_weights(by_token, max_weight=2).items()}
+    assert weights == {"가": 1.0, "거": 1.0, "마": 2.0}  # mean error 1/3: 가 0.6, 거 0.15, 마 2.25 capped
+    assert syllable_weights(by_token, max_weight=10)["마"]["weight"] == 2.25
+    perfect = {"가": {"n": 5, "accuracy": 1.0}}
+    assert syllable_weights(perfect, max_weight=4)["가"] == {"n": 5, "accuracy": 1.0, "weight": 1.0}
 
 
 def test_misreadings_align_substitutions_misses_and_extras():
@@ -207,6 +224,7 @@ def test_compute_metrics_from_logits():
     metrics = build_compute_metrics(label_map)(EvalPrediction(predictions=logits, label_ids=labels))
     assert metrics["plate_accuracy"] == 1.0 and metrics["char_accuracy"] == 1.0
     assert metrics["digit_accuracy"] == 1.0 and metrics["hangul_accuracy"] == 1.0
+    assert all(isinstance(value, float) for value in metrics.values())  # what the Trainer's loggers take
 
 
 def test_evaluate_command_writes_documented_json(tmp_path):
@@ -218,8 +236,8 @@ def test_evaluate_command_writes_documented_json(tmp_path):
     assert code == 0
     report = json.loads(out.read_text())
     assert {"model", "data", "backend", "n", "plate_accuracy", "plate_accuracy_format_filter", "char_accuracy",
-            "by_layout", "by_style", "by_token_kind", "by_confidence", "misreadings", "throughput_plates_per_s",
-            "errors"} <= set(report)  # fmt: skip
+            "by_layout", "by_style", "by_token", "by_token_kind", "by_confidence", "misreadings",
+            "throughput_plates_per_s", "errors"} <= set(report)  # fmt: skip
     assert report["n"] == 6 and len(report["errors"]) == round(6 * (1 - report["plate_accuracy"]))
     assert bool(report["misreadings"]) == bool(report["errors"])
     assert (tmp_path / "errors.html").read_text().count("<img") == len(report["errors"])

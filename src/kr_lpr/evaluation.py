@@ -2,7 +2,8 @@
 
 DATA is a `<plate>_<idx>` folder or a folder with `labels.csv` (like ../shared/data/real_kr).
 The JSON written by `--json` has the keys: model, data, backend, n, plate_accuracy,
-plate_accuracy_format_filter, char_accuracy, by_layout, by_style, by_confidence (for confidence
+plate_accuracy_format_filter, char_accuracy, by_token (character accuracy per label token), by_token_kind
+(the same per kind: digit, hangul, region), by_layout, by_style, by_confidence (for confidence
 thresholds 0.3, 0.5, 0.7 and 0.9: the share of plates read at least that confidently, `kept`, and their
 `plate_accuracy`), misreadings (the ten most frequent `{"label", "read_as", "count"}` token misreadings, ""
 for a missed or an extra token), throughput_plates_per_s, errors.
@@ -27,6 +28,7 @@ from .plate_codec_tinylpr import decode_batch
 from .preprocessing_tinylpr import load_image
 
 SPLIT_PREFERENCE = ("test", "val", "validation")
+WEAKEST_TOKENS = 5
 
 
 def select_records(data_dir: str | Path, split: str | None, skip_bad: bool) -> list[PlateRecord]:
@@ -98,6 +100,10 @@ def format_table(report: dict) -> str:
         lines.append(
             f"  confidence >= {threshold:<6} kept {values['kept']:<7.2%} accuracy {values['plate_accuracy']:.2%}"
         )
+    weakest = sorted((v["accuracy"], token, v["n"]) for token, v in report["by_token"].items() if v["accuracy"] < 1)
+    if weakest:
+        shown = ", ".join(f"{token} {accuracy:.1%} (n={n})" for accuracy, token, n in weakest[:WEAKEST_TOKENS])
+        lines.append(f"weakest tokens                      {shown}")
     if report["misreadings"]:
         top = report["misreadings"][:5]
         shown = ", ".join(f"{m['label'] or '∅'}→{m['read_as'] or '∅'} ({m['count']})" for m in top)

@@ -70,37 +70,45 @@ def plate_metrics(
             `CONFIDENCE_THRESHOLDS` the share of plates read at least that confidently and their accuracy.
 
     Character accuracy is `1 - edits / reference_length`, summed over plates, with the edits of a shortest
-    alignment (`aligned_misreadings`). `by_token_kind` splits it by the kind of reference token (`token_kind`):
-    per kind, `{"n": tokens, "accuracy": 1 - edits / n, "plates_misread": plates with an edit on such a token}`;
-    an extra predicted token belongs to no reference token and counts in `char_accuracy` only. `misreadings` lists
-    the `TOP_MISREADINGS` most frequent edits, `{"label", "read_as", "count"}` (most first; "" for a missed or an
-    extra token): where the generator or the training data should look next.
+    alignment (`aligned_misreadings`). `by_token` splits it by reference token, `{"n", "accuracy": 1 - edits / n}`
+    in label order, and `by_token_kind` by its kind (`token_kind`), with `"plates_misread"`: plates with an edit
+    on such a token; an extra predicted token belongs to no reference token and counts in `char_accuracy` only.
+    `misreadings` lists the `TOP_MISREADINGS` most frequent edits, `{"label", "read_as", "count"}` (most first; ""
+    for a missed or an extra token): where the generator or the training data should look next.
     """
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
     label_map = label_map or LabelMap()
     correct = np.array([p == r for p, r in zip(predictions, references)], dtype=bool)
     errors = total = 0
-    edits = Counter()
-    kind_tokens, kind_edits, kind_plates = Counter(), Counter(), Counter()
+    edits, token_counts, token_edits, kind_plates = Counter(), Counter(), Counter(), Counter()
     for prediction, reference in zip(predictions, references):
         reference_tokens = label_map.split(reference)
         plate_edits = aligned_misreadings(_tokens(label_map, prediction), reference_tokens)
         errors += min(len(reference_tokens), len(plate_edits))
         total += len(reference_tokens)
         edits.update(plate_edits)
-        kind_tokens.update(map(token_kind, reference_tokens))
-        edited_kinds = [token_kind(label) for label, _ in plate_edits if label]
-        kind_edits.update(edited_kinds)
-        kind_plates.update(set(edited_kinds))
+        token_counts.update(reference_tokens)
+        edited_tokens = [label for label, _ in plate_edits if label]
+        token_edits.update(edited_tokens)
+        kind_plates.update(set(map(token_kind, edited_tokens)))
+    kind_counts, kind_edits = Counter(), Counter()
+    for token, n in token_counts.items():
+        kind_counts[token_kind(token)] += n
+        kind_edits[token_kind(token)] += token_edits[token]
     metrics = {
         "n": len(references),
         "plate_accuracy": float(correct.mean()) if len(correct) else 0.0,
         "char_accuracy": 1 - errors / total if total else 0.0,
+        "by_token": {
+            token: {"n": n, "accuracy": 1 - token_edits[token] / n}
+            for token in label_map.tokens
+            if (n := token_counts[token])
+        },
         "by_token_kind": {
             kind: {"n": n, "accuracy": 1 - kind_edits[kind] / n, "plates_misread": kind_plates[kind]}
             for kind in (*TOKEN_KINDS, "other")
-            if (n := kind_tokens[kind])
+            if (n := kind_counts[kind])
         },
         "misreadings": [
             {"label": label, "read_as": read, "count": n} for (label, read), n in edits.most_common(TOP_MISREADINGS)
@@ -158,7 +166,7 @@ def build_compute_metrics(label_map: LabelMap, format_filter: bool = True):
         predictions = [r["text"] for r in decode_batch(logits, label_map, "greedy")]
         filtered = [r["text"] for r in decode_batch(logits, label_map, "beam")] if format_filter else None
         metrics = plate_metrics(predictions, references, filtered, label_map=label_map)
-        del metrics["n"], metrics["misreadings"]  # the Trainer logs scalar figures only
+        del metrics["n"], metrics["misreadings"], metrics["by_token"]  # the Trainer logs scalar figures only
         for kind, figures in metrics.pop("by_token_kind").items():
             metrics[f"{kind}_accuracy"] = figures["accuracy"]
         return metrics

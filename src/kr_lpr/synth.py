@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from .plate_codec_tinylpr import DEFAULT_TOKENS, LabelMap
 from .synth_render import draw_plate
 from .synth_scene import PRESETS, compose, degrade, resolve_strength
-from .synth_text import STYLES, mix_weights, sample_plate_text
+from .synth_text import STYLES, check_hangul_weights, mix_weights, sample_plate_text
 
 __all__ = [
     "PRESETS",
@@ -52,7 +52,7 @@ def render_plate(rng: np.random.Generator, strength: str | dict = "train", style
     `style` forces one plate type of `STYLES` instead of drawing it from the mix (the strength's `style_weights`).
     """
     params = resolve_strength(strength)
-    text, style, layout = sample_plate_text(rng, style, params["style_weights"])
+    text, style, layout = sample_plate_text(rng, style, params["style_weights"], params["hangul_weights"])
     low, high = params["plate_width_px"]
     width_px = np.exp(rng.uniform(np.log(low), np.log(high)))
     plate, boxes = draw_plate(
@@ -92,7 +92,9 @@ class SyntheticPlateStream(torch.utils.data.IterableDataset):
         transform: Callable[[dict], dict] | None = None,
         length: int | None = None,
     ) -> None:
-        mix_weights(resolve_strength(strength)["style_weights"])  # fail here, not inside a worker
+        params = resolve_strength(strength)  # fail here, not inside a worker
+        mix_weights(params["style_weights"])
+        check_hangul_weights(params["hangul_weights"])
         if length is not None and length < 1:
             raise ValueError(f"length must be positive or None, got {length}")
         self.seed, self.strength, self.transform, self.length = seed, strength, transform, length

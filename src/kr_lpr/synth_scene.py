@@ -35,7 +35,8 @@ from .synth_text import pick
 # italic lettering (`italic_p`: real 2006-2019 plates print it so, `scripts/italic_study.py`),
 # a third grayscale/IR, some blur and JPEG. Real crops are 100-530 px wide; plates render 80-300 px wide because
 # the model sees them at 128x64 anyway. `style_weights` (None in every preset: `synth_text.STYLE_RULES`' mix, which
-# the evaluation sets keep) reweights the plate types for training, e.g. `{"green": 0.22}` to draw more two-row plates.
+# the evaluation sets keep) reweights the plate types for training, e.g. `{"green": 0.22}` to draw more two-row plates;
+# `hangul_weights` (None: uniform, as the evaluation sets draw) the syllables, e.g. from `scripts/hangul_weights.py`.
 # `two_row_small_rules` (True in every preset, as the evaluation sets draw them) applies the small-plate squeeze and
 # tall crops, measured on one-row crops, to two-row plates too; real two-row crops are cut tighter
 # (`scripts/two_row_study.py`), and a training config may set it False.
@@ -55,6 +56,7 @@ PRESETS: dict[str, dict] = {
         "short_ticks_p": 0.0,
         "italic_p": 0.0,
         "style_weights": None,
+        "hangul_weights": None,
         "two_row_small_rules": True,
         "tall_aspect": (0.4, 0.75),
         "flat_p": 0.0,
@@ -104,6 +106,7 @@ PRESETS: dict[str, dict] = {
         "short_ticks_p": 0.8,
         "italic_p": 0.4,
         "style_weights": None,
+        "hangul_weights": None,
         "two_row_small_rules": True,
         "tall_aspect": (0.4, 0.75),
         "flat_p": 0.5,
@@ -153,6 +156,7 @@ PRESETS: dict[str, dict] = {
         "short_ticks_p": 0.8,
         "italic_p": 0.4,
         "style_weights": None,
+        "hangul_weights": None,
         "two_row_small_rules": True,
         "tall_aspect": (0.4, 0.75),
         "flat_p": 0.0,

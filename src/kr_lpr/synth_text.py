@@ -83,10 +83,28 @@ def mix_weights(style_weights: dict[str, float] | None = None) -> tuple[float, .
     return weights
 
 
+def check_hangul_weights(hangul_weights: dict[str, float] | None) -> None:
+    """Raises ValueError unless every key is a plate syllable and every weight is positive."""
+    if not hangul_weights:
+        return
+    unknown = sorted(set(hangul_weights) - set(HANGUL))
+    if unknown:
+        raise ValueError(f"unknown syllables {unknown} in hangul_weights; choose from {''.join(HANGUL)}")
+    if min(map(float, hangul_weights.values())) <= 0:
+        raise ValueError(f"hangul_weights must be positive (leave a syllable out for weight 1), got {hangul_weights}")
+
+
 def sample_plate_text(
-    rng: np.random.Generator, style: str | None = None, style_weights: dict[str, float] | None = None
+    rng: np.random.Generator,
+    style: str | None = None,
+    style_weights: dict[str, float] | None = None,
+    hangul_weights: dict[str, float] | None = None,
 ) -> tuple[str, str, str]:
-    """Draws `(text, style, layout)`; the style is drawn from the mix (`mix_weights(style_weights)`) when not given."""
+    """Draws `(text, style, layout)`; the style is drawn from the mix (`mix_weights(style_weights)`) when not given.
+
+    The syllable is drawn uniformly from those the style prints, or with `hangul_weights` (syllables not named
+    weigh 1) to show the model more of the syllables it confuses.
+    """
     if style is None:
         style = STYLES[pick(rng, mix_weights(style_weights))]
     if style not in STYLE_RULES:
@@ -97,7 +115,10 @@ def sample_plate_text(
     else:
         class_number = f"{rng.integers(0, 100):02d}"
     region = REGIONS[rng.integers(len(REGIONS))] if rng.random() < rule.region_p else ""
-    hangul = rule.hangul[rng.integers(len(rule.hangul))]
+    if hangul_weights:
+        hangul = rule.hangul[pick(rng, tuple(float(hangul_weights.get(h, 1.0)) for h in rule.hangul))]
+    else:
+        hangul = rule.hangul[rng.integers(len(rule.hangul))]
     serial = f"{rng.integers(0, 10000):04d}"
     layout = "two-row" if rng.random() < rule.two_row_p else "one-row"
     return f"{region}{class_number}{hangul}{serial}", style, layout
