@@ -94,8 +94,9 @@ def plate_metrics(
         kind_plates.update(set(map(token_kind, edited_tokens)))
     kind_counts, kind_edits = Counter(), Counter()
     for token, n in token_counts.items():
-        kind_counts[token_kind(token)] += n
-        kind_edits[token_kind(token)] += token_edits[token]
+        kind = token_kind(token)
+        kind_counts[kind] += n
+        kind_edits[kind] += token_edits[token]
     metrics = {
         "n": len(references),
         "plate_accuracy": float(correct.mean()) if len(correct) else 0.0,

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from .plate_codec_tinylpr import DEFAULT_TOKENS, LabelMap
 from .synth_render import draw_plate
 from .synth_scene import PRESETS, compose, degrade, resolve_strength
-from .synth_text import STYLES, check_hangul_weights, mix_weights, sample_plate_text
+from .synth_text import STYLES, sample_plate_text
 
 __all__ = [
     "PRESETS",
@@ -92,9 +92,7 @@ class SyntheticPlateStream(torch.utils.data.IterableDataset):
         transform: Callable[[dict], dict] | None = None,
         length: int | None = None,
     ) -> None:
-        params = resolve_strength(strength)  # fail here, not inside a worker
-        mix_weights(params["style_weights"])
-        check_hangul_weights(params["hangul_weights"])
+        resolve_strength(strength)  # fail here, not inside a worker
         if length is not None and length < 1:
             raise ValueError(f"length must be positive or None, got {length}")
         self.seed, self.strength, self.transform, self.length = seed, strength, transform, length

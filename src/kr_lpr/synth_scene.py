@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .synth_render import draw_text
-from .synth_text import pick
+from .synth_text import check_hangul_weights, mix_weights, pick
 
 # Strength presets. Ranges are (low, high); `*_p` are probabilities; margins are fractions of the
 # plate, blurs fractions of the height of its smallest characters, other sizes are in pixels.
@@ -195,7 +195,8 @@ PRESETS: dict[str, dict] = {
 
 
 def resolve_strength(strength: str | dict) -> dict:
-    """A preset name, or a dict overriding some keys of `PRESETS["train"]` (or of `strength["preset"]`)."""
+    """A preset name, or a dict overriding some keys of `PRESETS["train"]` (or of `strength["preset"]`); raises
+    ValueError naming a bad key, plate style or syllable."""
     if isinstance(strength, str):
         if strength not in PRESETS:
             raise ValueError(f"unknown strength preset {strength!r}; choose one of {sorted(PRESETS)} or pass a dict")
@@ -205,7 +206,10 @@ def resolve_strength(strength: str | dict) -> dict:
     unknown = sorted(set(overrides) - set(base))
     if unknown:
         raise ValueError(f"unknown strength keys {unknown}; valid keys: {sorted(base)}")
-    return {**base, **overrides}
+    params = {**base, **overrides}
+    mix_weights(params["style_weights"])
+    check_hangul_weights(params["hangul_weights"])
+    return params
 
 
 def project_boxes(matrix: np.ndarray, boxes: np.ndarray, width: int, height: int) -> np.ndarray:
